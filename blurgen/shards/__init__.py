@@ -1,0 +1,6 @@
+"""Shard format v1, the contract between blurgen and b2f (DESIGN.md): writer, reader, manifest, verify."""
+
+from .reader import ShardReader
+from .writer import ShardWriter
+
+__all__ = ["ShardReader", "ShardWriter"]

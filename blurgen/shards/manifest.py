@@ -1,0 +1,60 @@
+"""manifest.json: what a shard directory holds; rewritten atomically so a kill never leaves half of one."""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from ..errors import BlurgenError
+
+FORMAT = "b2f-shards"
+VERSION = 1
+NAME = "manifest.json"
+
+
+def sha256(path, block=1 << 20):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def atomic_write_text(path, text):
+    """Write via a temporary file in the same folder and rename it over ``path``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def new_manifest(source, config, version):
+    return {"format": FORMAT, "version": VERSION, "source": source, "config": config,
+            "blurgen_version": version, "splits": {}, "shards": []}
+
+
+def save(root, manifest):
+    atomic_write_text(Path(root) / NAME, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+
+
+def load(root, missing_ok=False):
+    """Read and check ``root/manifest.json``; ``None`` if absent and ``missing_ok``."""
+    path = Path(root) / NAME
+    if not path.is_file():
+        if missing_ok:
+            return None
+        hint = "; pass the folder that holds manifest.json" if Path(root).is_dir() else ""
+        raise BlurgenError(f"{path}: no shard manifest here{hint} (make shards with `blurgen synthetic|monkaa|highspeed`)")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise BlurgenError(f"{path}: unreadable manifest ({e}); regenerate the shards") from None
+    if manifest.get("format") != FORMAT:
+        raise BlurgenError(f"{path}: not a {FORMAT} manifest")
+    if not isinstance(manifest.get("version"), int) or manifest["version"] > VERSION:
+        raise BlurgenError(f"{path}: shard format version {manifest.get('version')} is newer than this "
+                           f"blurgen reads ({VERSION}); upgrade blur2flow")
+    return manifest

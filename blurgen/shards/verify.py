@@ -1,0 +1,70 @@
+"""Checks a shard directory against its manifest and the v1 schema; lists every problem found."""
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ..errors import BlurgenError
+from . import manifest as mf
+from .format import ALL_FIELDS, FIELDS
+
+
+def verify_shard(path, entry):
+    """Problems of one shard file as strings (empty when it is sound)."""
+    if not path.is_file():
+        return ["missing file"]
+    if mf.sha256(path) != entry["sha256"]:
+        return ["sha256 differs from the manifest (corrupt or modified)"]
+    problems = []
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != mf.FORMAT or int(f.attrs.get("version", -1)) > mf.VERSION:
+                problems.append("attributes do not name a supported b2f-shards version")
+            n, h, w = entry["samples"], entry["H"], entry["W"]
+            for name, (dtype, ch) in ALL_FIELDS.items():
+                if name not in f:
+                    if name in FIELDS:
+                        problems.append(f"dataset '{name}' missing")
+                    continue
+                ds = f[name]
+                want = (n, h, w) + ((ch,) if ch else ())
+                if ds.shape != want or ds.dtype != dtype:
+                    problems.append(f"'{name}' is {ds.dtype}{list(ds.shape)}, expected {np.dtype(dtype)}{list(want)}")
+                    continue
+                for i in range(n):  # a sample at a time: bounded memory whatever the shard size
+                    a = ds[i]
+                    if name.startswith("flow") and not np.isfinite(a).all():
+                        problems.append(f"'{name}' of sample {i} has NaN/Inf")
+                        break
+                    if name == "valid" and a.max(initial=0) > 1:
+                        problems.append(f"'valid' of sample {i} holds values other than 0/1")
+                        break
+            if "meta" not in f or f["meta"].shape != (n,):
+                problems.append("'meta' missing or of the wrong length")
+            else:
+                for i, m in enumerate(f["meta"]):
+                    try:
+                        json.loads(m)
+                    except ValueError:
+                        problems.append(f"'meta' of sample {i} is not JSON")
+                        break
+    except OSError as e:
+        problems.append(f"unreadable HDF5 ({e})")
+    return problems
+
+
+def verify(root, progress=None):
+    """``{file: [problems]}`` for every bad shard in ``root`` (empty when all are sound)."""
+    root = Path(root)
+    manifest = mf.load(root)
+    entries = manifest["shards"]
+    bad = {}
+    for entry in progress(entries) if progress else entries:
+        problems = verify_shard(root / entry["file"], entry)
+        if problems:
+            bad[entry["file"]] = problems
+    if not entries:
+        raise BlurgenError(f"{root}: the manifest lists no shards; the generation has not finished one yet")
+    return bad

@@ -1,0 +1,134 @@
+"""Streams samples into shards: one image size per shard, tiled chunks, atomic files, resumable runs.
+
+Every split is a fixed, ordered list of tasks. A shard records the task range it consumed, so a rerun
+starts after the last shard the manifest names and, rendering being deterministic per task, ends with
+the same files as an uninterrupted run (HDF5 timestamps are off, so even the bytes match).
+"""
+
+import json
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .. import __version__
+from ..errors import BlurgenError
+from . import manifest as mf
+from .format import FIELDS, FRAME_FIELDS
+
+
+class ShardWriter:
+    """Write samples (dicts in the shard layout plus ``meta``) for tasks in order, split by split."""
+
+    def __init__(self, root, source, config, shard_size=256, keep_frames=False, tile=64,
+                 compression="lzf"):
+        self.root = Path(root)
+        self.source, self.config = source, json.loads(json.dumps(config))  # normalise tuples etc.
+        self.shard_size, self.tile, self.compression = shard_size, tile, compression
+        self.fields = {**FIELDS, **(FRAME_FIELDS if keep_frames else {})}
+        self.root.mkdir(parents=True, exist_ok=True)
+        for stale in self.root.glob(".*.tmp"):  # left by a killed run; never part of the manifest
+            stale.unlink()
+        self.manifest = mf.load(self.root, missing_ok=True)
+        if self.manifest is None:
+            self.manifest = mf.new_manifest(source, self.config, __version__)
+        elif (self.manifest["source"], self.manifest["config"]) != (source, self.config):
+            raise BlurgenError(f"{self.root}: holds shards made by another command or config; "
+                               "pass a new --out folder (or delete this one) to start over")
+        self._open = None  # (split, h5py.File, tmp path, final name, task_start)
+        self._pending_skips = []
+
+    # -- resume -------------------------------------------------------------------------------
+    def split_state(self, split):
+        return self.manifest["splits"].setdefault(
+            split, {"tasks_done": 0, "samples": 0, "complete": False, "skipped": []})
+
+    def tasks_done(self, split):
+        """Index of the first task a (re)run must render for ``split``."""
+        return self.split_state(split)["tasks_done"]
+
+    # -- writing ------------------------------------------------------------------------------
+    def add(self, split, task, samples):
+        """Append the samples of one task; a shard closes only between tasks, so task ranges stay whole."""
+        if len({s["blurred"].shape[:2] for s in samples}) > 1:
+            raise BlurgenError(f"task {task} of split {split} mixes image sizes; a shard holds one size")
+        for sample in samples:
+            h, w = sample["blurred"].shape[:2]
+            if self._open and (self._open[0] != split or self._open[1]["blurred"].shape[1:3] != (h, w)):
+                self._close(task)
+            if self._open is None:
+                self._start(split, task, h, w)
+            self._append(self._open[1], task, sample)
+        if self._open is not None and self._open[1]["blurred"].shape[0] >= self.shard_size:
+            self._close(task + 1)
+
+    def _append(self, f, task, sample):
+        n = f["blurred"].shape[0]
+        for name, (dtype, _) in self.fields.items():
+            arr = sample.get(name)
+            if arr is None:
+                raise BlurgenError(f"sample for task {task} lacks '{name}' (a source bug; please report it)")
+            ds = f[name]
+            ds.resize(n + 1, axis=0)
+            ds[n] = np.asarray(arr, dtype=dtype)
+        f["meta"].resize(n + 1, axis=0)
+        f["meta"][n] = json.dumps(sample.get("meta", {}), sort_keys=True)
+
+    def skip(self, split, task, reason):
+        """Record a task that produced no sample (dropped pair, unreadable file with --on-error skip)."""
+        self._pending_skips.append({"task": task, "reason": reason})
+
+    def finish_split(self, split, n_tasks):
+        if self._open is not None:
+            self._close(n_tasks)
+        state = self.split_state(split)
+        state["skipped"] += self._pending_skips
+        self._pending_skips = []
+        state.update(tasks_done=n_tasks, complete=True)
+        mf.save(self.root, self.manifest)
+
+    def _start(self, split, task, h, w):
+        index = sum(1 for s in self.manifest["shards"] if s["split"] == split)
+        name = f"{split}-{index:05d}.h5"
+        tmp = self.root / f".{name}.tmp"
+        f = h5py.File(tmp, "w", track_order=False)
+        for key, value in (("format", mf.FORMAT), ("version", mf.VERSION), ("source", self.source),
+                           ("config", json.dumps(self.config, sort_keys=True)), ("split", split)):
+            f.attrs[key] = value
+        th, tw = min(self.tile, h), min(self.tile, w)
+        for field, (dtype, ch) in self.fields.items():
+            tail = (ch,) if ch else ()
+            f.create_dataset(field, shape=(0, h, w) + tail, maxshape=(None, h, w) + tail, dtype=dtype,
+                             chunks=(1, th, tw) + tail, compression=self.compression, shuffle=True,
+                             track_times=False)
+        f.create_dataset("meta", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype("utf-8"),
+                         chunks=(64,), track_times=False)
+        self._open = (split, f, tmp, name, task)
+
+    def _close(self, task_end):
+        split, f, tmp, name, task_start = self._open
+        self._open = None
+        samples = f["blurred"].shape[0]
+        h, w = f["blurred"].shape[1:3]
+        f.close()
+        os.replace(tmp, self.root / name)
+        self.manifest["shards"].append({
+            "file": name, "split": split, "samples": samples, "H": h, "W": w,
+            "sha256": mf.sha256(self.root / name), "task_start": task_start, "task_end": task_end})
+        state = self.split_state(split)
+        state["samples"] += samples
+        state["tasks_done"] = task_end
+        state["skipped"] += [s for s in self._pending_skips if s["task"] < task_end]
+        self._pending_skips = [s for s in self._pending_skips if s["task"] >= task_end]
+        mf.save(self.root, self.manifest)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        # On an error the open shard stays a .tmp file: only whole shards ever reach the manifest.
+        if self._open is not None:
+            self._open[1].close()
+            self._open[2].unlink(missing_ok=True)
+            self._open = None
