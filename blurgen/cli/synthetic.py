@@ -3,7 +3,7 @@
 import click
 
 from ..generate import generate
-from ..sources.synthetic import SyntheticTask, render_task
+from ..sources.synthetic import SyntheticTask, cached_textures, render_task
 from .options import generator_options, parse_size
 
 
@@ -27,6 +27,7 @@ def command(out, seed, max_disp, gamma, workers, shard_size, keep_frames, count,
               "window": window, "windows": windows}
     opts = dict(seed=seed, size=size, max_disp=max_disp, gamma=gamma, textures=textures,
                 frames_out=frames_out, window=window, windows=windows)
+    cached_textures(textures)  # a bad --textures folder fails here, before anything is written
     splits = {"train": [SyntheticTask("train", i, **opts) for i in range(count)]}
     if test_count:  # test scenes use indices after the training ones: no scene is in both
         splits["test"] = [SyntheticTask("test", count + i, **opts) for i in range(test_count)]

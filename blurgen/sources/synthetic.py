@@ -253,8 +253,9 @@ class SyntheticTask:
 _TEXTURES = {}
 
 
-def _textures(folder):
-    if folder not in _TEXTURES:  # once per worker process, not once per sample
+def cached_textures(folder=None):
+    """:func:`load_textures`, once per process rather than once per sample."""
+    if folder not in _TEXTURES:
         _TEXTURES[folder] = load_textures(folder)
     return _TEXTURES[folder]
 
@@ -264,9 +265,9 @@ def render_task(task):
         # --max-disp bounds each window: the sequence spans (count-1)/(window-1) window lengths, and
         # the factor 1.5 covers windows late in an accelerating motion (speed grows at most 1.5x).
         span = (task.windows * task.window - 1) / (task.window - 1)
-        scene = scene_for(task.seed, task.index, task.size, _textures(task.textures), task.max_disp * span / 1.5)
+        scene = scene_for(task.seed, task.index, task.size, cached_textures(task.textures), task.max_disp * span / 1.5)
         return render_sequence(task, scene)
-    scene = scene_for(task.seed, task.index, task.size, _textures(task.textures), task.max_disp)
+    scene = scene_for(task.seed, task.index, task.size, cached_textures(task.textures), task.max_disp)
     sample, s, n = render_exposure(scene, task.gamma)
     sample["meta"] = {"sequence": f"synthetic_{task.index:06d}", "frames": [0, n + 1], "n_interp": n,
                       "s": round(s, 3), "max_flow": round(float(np.linalg.norm(sample["flow_fwd"], axis=2).max()), 3),
