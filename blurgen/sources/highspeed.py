@@ -1,0 +1,215 @@
+"""High-speed video (GoPro 240 fps, Need for Speed 240 fps, any frame folders or videos) cut into
+windows of N frames, each averaged into one ~30 fps-like blurred image (the paper's real-blur data).
+
+This module finds sequences, splits them, lists windows and decodes + averages one window (the part
+that runs in worker processes); labelling the end frames with flow happens in :mod:`blurgen.labels`.
+"""
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..blur import average_frames
+from ..errors import BlurgenError
+from ..generate import Skipped
+from ..io.image import read_image
+from ..labels import label_samples
+
+LAYOUTS = ("gopro", "nfs", "frames", "video")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg")
+# The paper's train shares: 25 of 33 GoPro videos, 70 of 100 NfS videos.
+TRAIN_SHARE = {"gopro": 25 / 33, "nfs": 0.7, "frames": 0.7, "video": 0.7}
+_NUMBER = re.compile(r"(\d+)$")
+
+
+@dataclass(frozen=True)
+class Sequence:
+    """A sequence: numbered frame files in order, or a video file with ``count`` frames."""
+
+    name: str
+    where: str  # the folder or video file, for messages
+    numbers: tuple  # frame numbers (from file names; 1.. for videos)
+    paths: tuple = ()  # frame files, parallel to numbers; empty for a video
+
+
+@dataclass(frozen=True)
+class WindowTask:
+    """One window: everything a worker needs to decode and average it."""
+
+    sequence: str
+    numbers: tuple
+    paths: tuple = ()
+    video: str = None
+    start: int = 0  # index of the first frame in the video
+    gamma: float = None
+    on_error: str = "fail"  # or "skip": record the window as skipped and go on
+
+
+# -- discovery ------------------------------------------------------------------------------------
+def _numbered_images(folder):
+    """(number, path) of every image in ``folder`` whose stem ends in digits, by number."""
+    found = []
+    for p in folder.iterdir():
+        m = _NUMBER.search(p.stem)
+        if p.suffix.lower() in IMAGE_SUFFIXES and m and p.is_file():
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def _subdirs(folder):
+    return sorted(p for p in folder.iterdir() if p.is_dir())
+
+
+def _is_nfs(root):
+    return any((d / "240" / d.name).is_dir() for d in _subdirs(root))
+
+
+def detect_layout(root):
+    """gopro (``train|test/<seq>/*.png``), nfs (``<seq>/240/<seq>/*.jpg``), video (video files)
+    or frames (folders of numbered images, or ROOT itself)."""
+    root = Path(root)
+    if root.is_file():
+        if root.suffix.lower() in VIDEO_SUFFIXES:
+            return "video"
+        raise BlurgenError(f"{root}: not a folder of sequences nor a video ({', '.join(VIDEO_SUFFIXES)})")
+    if not root.is_dir():
+        raise BlurgenError(f"{root}: no such folder; pass the folder that holds the sequences")
+    if any((root / s).is_dir() and _subdirs(root / s) for s in ("train", "test")):
+        return "gopro"
+    if _is_nfs(root):
+        return "nfs"
+    if any(p.suffix.lower() in VIDEO_SUFFIXES for p in root.iterdir()):
+        return "video"
+    if any(_numbered_images(d) for d in [root, *root.rglob("*")] if d.is_dir()):
+        return "frames"
+    raise BlurgenError(f"{root}: found no sequences (no GoPro/NfS tree, numbered images or videos); "
+                       "check the path or pass --layout")
+
+
+def _frame_sequence(name, folder):
+    frames = _numbered_images(folder)
+    return Sequence(name, str(folder), tuple(n for n, _ in frames), tuple(str(p) for _, p in frames))
+
+
+def _video_sequence(path):
+    cap = cv2.VideoCapture(str(path))
+    count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+    cap.release()
+    if not count:
+        raise BlurgenError(f"{path}: not a readable video (OpenCV opens no frames); re-encode or remove it")
+    return Sequence(path.stem, str(path), tuple(range(1, count + 1)))
+
+
+def discover(root, layout):
+    """All sequences of ``root`` in ``layout``, sorted by name; names must be unique."""
+    root = Path(root)
+    if not root.exists():
+        raise BlurgenError(f"{root}: no such folder; pass the folder that holds the sequences")
+    if layout == "gopro":
+        seqs = [_frame_sequence(d.name, d) for s in ("train", "test") if (root / s).is_dir()
+                for d in _subdirs(root / s)]
+    elif layout == "nfs":  # only the 240 fps frames; the 30 fps folders and annotations are ignored
+        seqs = [_frame_sequence(d.name, d / "240" / d.name) for d in _subdirs(root)
+                if (d / "240" / d.name).is_dir()]
+    elif layout == "video":
+        files = [root] if root.is_file() else sorted(p for p in root.iterdir()
+                                                     if p.suffix.lower() in VIDEO_SUFFIXES)
+        seqs = [_video_sequence(p) for p in files]
+    elif layout == "frames":
+        folders = [d for d in [root, *sorted(root.rglob("*"))] if d.is_dir() and _numbered_images(d)]
+        seqs = [_frame_sequence(d.relative_to(root).as_posix() if d != root else root.name, d) for d in folders]
+    else:
+        raise BlurgenError(f"unknown --layout '{layout}'; use one of {', '.join(LAYOUTS)}")
+    if not seqs:
+        raise BlurgenError(f"{root}: no {layout} sequences found; check the path or --layout")
+    names = [s.name for s in seqs]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise BlurgenError(f"{root}: sequence name '{dup[0]}' appears twice; rename one so names are unique")
+    return sorted(seqs, key=lambda s: s.name)
+
+
+# -- splits ---------------------------------------------------------------------------------------
+def split_sequences(seqs, layout, seed=0, split_file=None, train_share=None):
+    """{split: [Sequence]}: from ``split_file`` (JSON ``{"train": [names], "test": [names]}``) or a
+    seeded shuffle by sequence with the paper's share of training sequences."""
+    by_name = {s.name: s for s in seqs}
+    if split_file is not None:
+        try:
+            spec = json.loads(Path(split_file).read_text())
+        except (OSError, ValueError):
+            spec = None
+        if not isinstance(spec, dict) or not all(isinstance(v, list) for v in spec.values()):
+            raise BlurgenError(f"{split_file}: not a JSON object of split name -> list of sequence names")
+        missing = [n for names in spec.values() for n in names if n not in by_name]
+        if missing:
+            raise BlurgenError(f"{split_file}: sequence '{missing[0]}' is not under ROOT; fix the name or the file")
+        return {split: [by_name[n] for n in names] for split, names in spec.items() if names}
+    share = TRAIN_SHARE[layout] if train_share is None else train_share
+    order = np.random.default_rng(seed).permutation(len(seqs))
+    n_train = min(max(round(share * len(seqs)), 1), len(seqs) - (len(seqs) > 1 and share < 1))
+    splits = {"train": sorted(order[:n_train]), "test": sorted(order[n_train:])}
+    return {split: [seqs[i] for i in idx] for split, idx in splits.items() if len(idx)}
+
+
+# -- windows --------------------------------------------------------------------------------------
+def window_tasks(seq, window=7, stride=None, gamma=None, on_error="fail"):
+    """Windows of ``window`` consecutive frames starting every ``stride`` (default: non-overlapping)."""
+    stride = stride or window
+    n = len(seq.numbers)
+    if n == 0:
+        raise BlurgenError(f"{seq.where}: empty sequence (no numbered frames); remove it or add its frames")
+    if n < window:
+        raise BlurgenError(f"{seq.where}: {n} frames, fewer than --window {window}; remove it or lower --window")
+    video = None if seq.paths else seq.where
+    return [WindowTask(seq.name, seq.numbers[a:a + window], seq.paths[a:a + window], video, a, gamma, on_error)
+            for a in range(0, n - window + 1, stride)]
+
+
+def read_window(task):
+    """The window's frames as uint8 RGB, N×H×W×3."""
+    if task.video is None:
+        frames = [read_image(p) for p in task.paths]
+        if len({f.shape for f in frames}) > 1:
+            raise BlurgenError(f"{task.paths[0]}: frames of one window differ in size; fix sequence {task.sequence}")
+        return np.stack(frames)
+    cap = cv2.VideoCapture(task.video)
+    cap.set(cv2.CAP_PROP_POS_FRAMES, task.start)
+    frames = []
+    for number in task.numbers:
+        ok, bgr = cap.read()
+        if not ok:
+            raise BlurgenError(f"{task.video}: frame {number} unreadable; re-encode the video or remove it")
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    cap.release()
+    return np.stack(frames)
+
+
+def decode_window(task):
+    """Decode and average one window (the worker's part): blurred, sharp end frames and meta."""
+    try:
+        frames = read_window(task)
+    except BlurgenError as e:
+        if task.on_error == "skip":
+            return Skipped(f"unreadable: {task.sequence} {task.numbers[0]}-{task.numbers[-1]}: {e}")
+        raise BlurgenError(f"{e} (or pass --on-error skip to record such windows and go on)") from None
+    # copies: views would keep all N frames alive while the sample waits for its labels
+    return {"blurred": average_frames(frames, task.gamma), "first": frames[0].copy(), "last": frames[-1].copy(),
+            "meta": {"sequence": task.sequence, "frames": list(task.numbers)}}
+
+
+# -- labelling (main process) ---------------------------------------------------------------------
+def label_step(labeller, fb_threshold=1.0, max_disp=None):
+    """The ``label`` callable for :func:`blurgen.generate.generate`: labels a batch of decoded
+    windows on the device and skips those whose trusted flow exceeds ``max_disp`` px."""
+    def label(windows):
+        samples = label_samples(labeller, windows, fb_threshold)
+        return [Skipped(f"max |flow| {s['meta']['max_flow']} px > --max-disp {max_disp}")
+                if max_disp is not None and s["meta"]["max_flow"] > max_disp else s for s in samples]
+
+    return label
