@@ -7,31 +7,15 @@ import pytest
 
 from blurgen.audit import audit
 from blurgen.blur import average_frames
-from blurgen.cli import main
 from blurgen.io.image import read_image, write_image
 from blurgen.shards import ShardReader
 from blurgen.sources.highspeed import Sequence, decode_window, detect_layout, discover, split_sequences, window_tasks
+from blurgen.cli import main
+from helpers import blurgen, error_line
 
 H, W = 64, 96
 SEQS = ["synthetic_000000", "synthetic_000001", "synthetic_000002"]  # 21 frames each: 3 windows of 7
 TRAIN = ["train/" + s for s in SEQS[:2]] + ["test/" + SEQS[2]]
-
-
-def blurgen(capsys, *args):
-    """Run `blurgen ARGS` in-process: (exit code, stdout, stderr)."""
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def error_line(err):
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert "Traceback" not in err and lines[-1].startswith("error: "), err
-    return lines[-1]
 
 
 def samples(out):

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from blurgen.cli import main
 from blurgen.errors import BlurgenError
 from blurgen.interp.superslomo import SuperSloMo
 from blurgen.shards import ShardReader
 from blurgen.sources.monkaa import allocate, list_pairs, split_pairs
+from helpers import blurgen, error_line
 
 H, W = 48, 64
 YY, XX = np.mgrid[0:H, 0:W].astype(np.float64)
@@ -81,25 +81,6 @@ def tree(tmp_path_factory):
     fwd, bwd = warp_field()
     write_scene(root, "warp", list(rng.uniform(0, 255, (2, H, W, 3))), [fwd], [bwd])
     return root
-
-
-def blurgen(capsys, *args):
-    """Run `blurgen ARGS` in-process: (exit code, stdout, stderr)."""
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def error_line(err):
-    """The one `error:` line a failed run ends with (a progress bar may stand before it), no traceback."""
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert "Traceback" not in err and [line for line in lines if "error" in line.lower()] == lines[-1:], err
-    assert lines[-1].startswith("error: ")
-    return lines[-1]
 
 
 def samples(out, split=None):
