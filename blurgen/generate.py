@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
+from .handoff import Sender, receive, shared_folder
 from .shards.writer import ShardWriter
 
 
@@ -23,7 +24,14 @@ def run_tasks(render, tasks, workers=1):
     backend set with ``joblib.parallel_config`` spreads the work over a cluster)."""
     if workers == 1:
         return map(render, tasks)
-    return Parallel(n_jobs=workers, return_as="generator")(delayed(render)(t) for t in tasks)
+    return _parallel(render, tasks, workers)
+
+
+def _parallel(render, tasks, workers):
+    with shared_folder() as folder:  # sample arrays come back through shared memory
+        send = render if folder is None else Sender(render, folder)
+        for result in Parallel(n_jobs=workers, return_as="generator")(delayed(send)(t) for t in tasks):
+            yield receive(result)
 
 
 def run_bounded(render, tasks, workers, ahead):

@@ -21,7 +21,7 @@ from .format import FIELDS, FRAME_FIELDS
 class ShardWriter:
     """Write samples (dicts in the shard layout plus ``meta``) for tasks in order, split by split."""
 
-    def __init__(self, root, source, config, shard_size=256, keep_frames=False, tile=64,
+    def __init__(self, root, source, config, shard_size=256, keep_frames=False, tile=(64, 128),
                  compression="lzf"):
         self.root = Path(root)
         self.source, self.config = source, json.loads(json.dumps(config))  # normalise tuples etc.
@@ -92,11 +92,14 @@ class ShardWriter:
         index = sum(1 for s in self.manifest["shards"] if s["split"] == split)
         name = f"{split}-{index:05d}.h5"
         tmp = self.root / f".{name}.tmp"
-        f = h5py.File(tmp, "w", track_order=False)
+        # no chunk cache: every write fills whole chunks, so caching them only defers (and adds) work
+        f = h5py.File(tmp, "w", track_order=False, rdcc_nbytes=0)
         for key, value in (("format", mf.FORMAT), ("version", mf.VERSION), ("source", self.source),
                            ("config", json.dumps(self.config, sort_keys=True)), ("split", split)):
             f.attrs[key] = value
-        th, tw = min(self.tile, h), min(self.tile, w)
+        # 64x128 tiles: a 256x256 crop reads ~1.8x its bytes (bench/shards.py), and a 720p sample
+        # writes ~25% faster than with 64x64 (half the chunks)
+        th, tw = min(self.tile[0], h), min(self.tile[1], w)
         for field, (dtype, ch) in self.fields.items():
             tail = (ch,) if ch else ()
             # Only the mask is compressed: lzf shrinks it ~100x, but saves ~5-10% on flows and photos

@@ -172,34 +172,45 @@ def window_tasks(seq, window=7, stride=None, gamma=None, on_error="fail"):
 
 
 def read_window(task):
-    """The window's frames as uint8 RGB, N×H×W×3."""
+    """The window's frames as uint8 RGB H×W×3, decoded one at a time (averaging keeps none of them)."""
     if task.video is None:
-        frames = [read_image(p) for p in task.paths]
-        if len({f.shape for f in frames}) > 1:
-            raise BlurgenError(f"{task.paths[0]}: frames of one window differ in size; fix sequence {task.sequence}")
-        return np.stack(frames)
+        shape = None
+        for path in task.paths:
+            frame = read_image(path)
+            if shape not in (None, frame.shape):
+                raise BlurgenError(f"{path}: frames of one window differ in size; fix sequence {task.sequence}")
+            shape = frame.shape
+            yield frame
+        return
     cap = cv2.VideoCapture(task.video)
-    cap.set(cv2.CAP_PROP_POS_FRAMES, task.start)
-    frames = []
-    for number in task.numbers:
-        ok, bgr = cap.read()
-        if not ok:
-            raise BlurgenError(f"{task.video}: frame {number} unreadable; re-encode the video or remove it")
-        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    cap.release()
-    return np.stack(frames)
+    try:
+        cap.set(cv2.CAP_PROP_POS_FRAMES, task.start)
+        for number in task.numbers:
+            ok, bgr = cap.read()
+            if not ok:
+                raise BlurgenError(f"{task.video}: frame {number} unreadable; re-encode the video or remove it")
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    finally:
+        cap.release()
 
 
 def decode_window(task):
     """Decode and average one window (the worker's part): blurred, sharp end frames and meta."""
+    ends = []
+
+    def frames():  # the labeller needs the sharp end frames
+        for i, frame in enumerate(read_window(task)):
+            if i in (0, len(task.numbers) - 1):
+                ends.append(frame)
+            yield frame
+
     try:
-        frames = read_window(task)
+        blurred = average_frames(frames(), task.gamma)
     except BlurgenError as e:
         if task.on_error == "skip":
             return Skipped(f"unreadable: {task.sequence} {task.numbers[0]}-{task.numbers[-1]}: {e}")
         raise BlurgenError(f"{e} (or pass --on-error skip to record such windows and go on)") from None
-    # copies: views would keep all N frames alive while the sample waits for its labels
-    return {"blurred": average_frames(frames, task.gamma), "first": frames[0].copy(), "last": frames[-1].copy(),
+    return {"blurred": blurred, "first": ends[0], "last": ends[-1],
             "meta": {"sequence": task.sequence, "frames": list(task.numbers)}}
 
 

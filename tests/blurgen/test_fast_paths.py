@@ -1,0 +1,84 @@
+"""The data path's fast parts: uint16 averaging with one rounding pass, and the shared-memory handoff."""
+
+import os
+
+import numpy as np
+import pytest
+
+from blurgen import handoff
+from blurgen.blur import _round_mean, average_frames
+from blurgen.generate import Skipped, run_tasks
+
+
+def exact_mean(frames):
+    n = len(frames)
+    return ((2 * np.sum(frames, axis=0, dtype=np.int64) + n) // (2 * n)).astype(np.uint8)
+
+
+def test_rounding_pass_is_exact_for_every_sum_and_frame_count():
+    for n in range(1, 258):
+        sums = np.arange(255 * n + 1, dtype=np.uint16)
+        want = (2 * sums.astype(np.int64) + n) // (2 * n)  # floor(t/n + 1/2)
+        assert np.array_equal(_round_mean(sums.reshape(1, -1), n).ravel(), want), n
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 8, 257, 258, 300])  # 258+: past what uint16 holds
+def test_average_of_frames_matches_exact_integer_mean(n):
+    rng = np.random.default_rng(n)
+    frames = rng.integers(0, 256, (n, 5, 6, 3), dtype=np.uint8)
+    frames[:, 0, 0] = 255  # the largest sum
+    frames[:, 0, 1] = 0
+    frames[: n // 2, 1, 0], frames[n // 2:, 1, 0] = 0, 1  # a tie for even n: (n/2)/n = 0.5 -> 1
+    want = exact_mean(frames)
+    assert average_frames(frames).dtype == np.uint8
+    assert np.array_equal(average_frames(frames), want)
+    assert np.array_equal(average_frames(list(frames)), want)
+    assert np.array_equal(average_frames(f for f in frames), want)  # a generator, consumed once
+
+
+def test_average_of_nothing_is_an_error():
+    with pytest.raises(ValueError, match="no frames"):
+        average_frames(iter([]))
+
+
+def render(task):
+    """Arrays over 64 KB (go through /dev/shm), a small one (pickled), lists of samples and skips."""
+    if task % 3 == 2:
+        return Skipped(f"task {task}")
+    rng = np.random.default_rng(task)
+    sample = {"blurred": rng.integers(0, 256, (128, 192, 3), dtype=np.uint8),
+              "flow_fwd": rng.normal(size=(128, 192, 2)).astype(np.float32),
+              "valid": np.ones((4, 4), np.uint8), "meta": {"task": task}}
+    return [sample, {**sample, "meta": {"task": -task}}] if task % 3 == 1 else sample
+
+
+def test_parallel_results_come_back_through_shared_memory_unchanged(monkeypatch):
+    mapped = []
+    read = handoff._read
+    monkeypatch.setattr(handoff, "_read", lambda m: mapped.append(m) or read(m))
+    serial = list(run_tasks(render, range(9), 1))
+    parallel = list(run_tasks(render, range(9), 2))
+    assert len(mapped) == 3 + 3 * 2 and all(set(m.arrays) == {"blurred", "flow_fwd"} for m in mapped)
+    assert [type(r) for r in parallel] == [type(r) for r in serial]
+    for a, b in zip(parallel, serial):
+        if isinstance(a, Skipped):
+            assert a == b
+            continue
+        for x, y in zip(*(([a], [b]) if isinstance(a, dict) else (a, b))):
+            assert x["meta"] == y["meta"] and x.keys() == y.keys()
+            for k in ("blurred", "flow_fwd", "valid"):
+                assert x[k].dtype == y[k].dtype and np.array_equal(x[k], y[k])
+            assert x["blurred"].flags.writeable
+            x["blurred"][0, 0] = 7  # mapped memory is ours to change
+    assert not os.path.isdir(handoff.SHM) or not [p for p in os.listdir(handoff.SHM)
+                                                  if p.startswith("blurgen_")]  # folder gone
+
+
+def test_worker_without_the_folder_sends_the_sample_itself(tmp_path):
+    sample = render(0)
+    assert handoff.Sender(render, str(tmp_path / "elsewhere"))(0)["meta"] == sample["meta"]
+    mapped = handoff.Sender(render, str(tmp_path))(0)
+    assert isinstance(mapped, handoff._Mapped) and set(mapped.arrays) == {"blurred", "flow_fwd"}
+    back = handoff.receive(mapped)
+    assert np.array_equal(back["flow_fwd"], sample["flow_fwd"]) and np.array_equal(back["valid"], sample["valid"])
+    assert list(tmp_path.iterdir()) == []  # unlinked on receipt
