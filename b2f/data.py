@@ -1,0 +1,110 @@
+"""Shard samples as training tensors: crops read through the shard reader, optional flips, loaders.
+
+Augmentation is a pure function of (seed, epoch, index), and the sampler's order of (seed, epoch):
+a run resumed from an end-of-epoch checkpoint sees exactly the batches the uninterrupted run saw.
+"""
+
+import os
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from blurgen.errors import BlurgenError
+from blurgen.shards import ShardReader
+
+TRAIN_FIELDS = ("blurred", "flow_fwd", "valid")
+EVAL_FIELDS = ("blurred", "flow_fwd", "flow_bwd", "valid")
+
+
+class ShardDataset(Dataset):
+    """Samples of one split as dicts of tensors: ``image`` 3×h×w float in [0, 1], ``flow_fwd``/``flow_bwd``
+    2×h×w pixels, ``valid`` h×w bool, ``index``.
+
+    ``crop=(h, w)`` takes the centre window (or a random one with ``random_crop``); ``None`` keeps whole
+    images. ``flip`` mirrors left-right and up-down, each with probability 1/2, negating u or v: a
+    mirrored blur is the blur of the mirrored motion, and time runs the same way, so fwd stays fwd.
+    Items are fetched by index, or by ``(index, epoch)`` from :class:`EpochSampler` for augmentation.
+    """
+
+    def __init__(self, root, split, crop=None, random_crop=False, flip=False, seed=0, fields=TRAIN_FIELDS):
+        self.reader = ShardReader(root, split)
+        if len(self.reader) == 0:
+            raise BlurgenError(f"{root}: split '{split}' has no samples; generate some or pick another split")
+        self.crop, self.random_crop, self.flip, self.seed = crop, random_crop, flip, seed
+        self.fields = tuple(fields)
+        if crop is not None:
+            small = [(s["H"], s["W"]) for s in self.reader.shards if s["H"] < crop[0] or s["W"] < crop[1]]
+            if small:
+                raise BlurgenError(f"{root}: split '{split}' has {small[0][0]}x{small[0][1]} images, smaller than "
+                                   f"the {crop[0]}x{crop[1]} crop; use a smaller --crop")
+
+    def __len__(self):
+        return len(self.reader)
+
+    def __getitem__(self, key):
+        index, epoch = key if isinstance(key, tuple) else (key, 0)
+        rng = np.random.default_rng([self.seed, epoch, index])
+        H, W = self.reader.size(index)
+        window = None
+        if self.crop is not None:
+            h, w = self.crop
+            if self.random_crop:
+                y, x = int(rng.integers(0, H - h + 1)), int(rng.integers(0, W - w + 1))
+            else:
+                y, x = (H - h) // 2, (W - w) // 2
+            window = (y, x, h, w)
+        s = self.reader.read(index, crop=window, fields=self.fields)
+        flows = [name for name in ("flow_fwd", "flow_bwd") if name in s]
+        if self.flip:
+            for axis, component in ((1, 0), (0, 1)):  # left-right negates u, up-down negates v
+                if rng.random() < 0.5:
+                    for name in ("blurred", "valid", *flows):
+                        s[name] = np.flip(s[name], axis)
+                    for name in flows:
+                        s[name] = s[name] * np.array([-1, 1] if component == 0 else [1, -1], np.float32)
+        out = {"index": index,
+               "image": torch.from_numpy(np.ascontiguousarray(s["blurred"])).permute(2, 0, 1).float() / 255,
+               "valid": torch.from_numpy(np.ascontiguousarray(s["valid"]) != 0)}
+        for name in flows:
+            out[name] = torch.from_numpy(np.ascontiguousarray(s[name])).permute(2, 0, 1).contiguous()
+        return out
+
+
+class EpochSampler(DistributedSampler):
+    """DistributedSampler (order fixed by seed and epoch; Lightning calls ``set_epoch``) that hands the
+    epoch to the dataset with each index, so per-sample augmentation is reproducible too."""
+
+    def __iter__(self):
+        return ((i, self.epoch) for i in super().__iter__())
+
+
+def loader_workers():
+    """Default DataLoader workers: the cores torch may use, at most 8 (HDF5 reads and crops are cheap)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(8, cores)
+
+
+class ShardDataModule(L.LightningDataModule):
+    """Train and validation loaders (the trainer skips validation when there is no val set); samplers are built here because only now are the
+    world size and rank known, so the same code serves one device and DDP."""
+
+    def __init__(self, train, val=None, batch_size=4, workers=0, seed=0, pin_memory=False):
+        super().__init__()
+        self.train_set, self.val_set = train, val
+        self.batch_size, self.workers, self.seed, self.pin_memory = batch_size, workers, seed, pin_memory
+
+    def _loader(self, dataset, sampler):
+        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, num_workers=self.workers,
+                          pin_memory=self.pin_memory, persistent_workers=self.workers > 0)
+
+    def train_dataloader(self):
+        sampler = EpochSampler(self.train_set, num_replicas=self.trainer.world_size,
+                               rank=self.trainer.global_rank, shuffle=True, seed=self.seed)
+        return self._loader(self.train_set, sampler)
+
+    def val_dataloader(self):
+        sampler = DistributedSampler(self.val_set, num_replicas=self.trainer.world_size,
+                                     rank=self.trainer.global_rank, shuffle=False)
+        return self._loader(self.val_set, sampler)

@@ -1,0 +1,64 @@
+"""b2f-predict: flow files and colour pictures for blurred images of any size."""
+
+import contextlib
+import os
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from blurgen.device import resolve_device
+from blurgen.errors import BlurgenError
+from blurgen.io.flow import write_flow
+from blurgen.io.image import read_image, write_image
+from blurgen.viz import flow_to_color
+
+from .checkpoint import load_model
+
+FORMATS = ("flo", "png", "npy")
+
+
+@contextlib.contextmanager
+def _atomic(path):
+    """Yield a temporary name with the same suffix (writers pick the format from it); rename when done."""
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def output_paths(image, out, fmt):
+    stem = Path(image).stem
+    return out / f"{stem}.{fmt}", out / f"{stem}_color.png"
+
+
+def predict(ckpt, images, out, fmt="flo", device="auto", progress=True):
+    """Write OUT/<stem>.<fmt> and OUT/<stem>_color.png per image; returns the flow paths.
+
+    Every input is checked (readable, distinct names) before anything is written.
+    """
+    if fmt not in FORMATS:
+        raise BlurgenError(f"unknown flow format '{fmt}'; use one of {', '.join(FORMATS)}")
+    out = Path(out)
+    stems = {}
+    for image in images:
+        read_image(image)  # fails here, with its path, rather than after half the outputs exist
+        other = stems.setdefault(Path(image).stem, image)
+        if other != image:
+            raise BlurgenError(f"{image}: same name as {other}, both would write {Path(image).stem}.{fmt}; rename one")
+    dev = resolve_device(device)
+    model, _ = load_model(ckpt, dev)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for image in tqdm(images, desc="predict", unit="img", disable=not progress):
+        rgb = torch.from_numpy(read_image(image)).permute(2, 0, 1)[None].float().div(255)
+        flow = model.predict(rgb.to(dev))[0].permute(1, 2, 0).cpu().numpy()
+        flow_path, color_path = output_paths(image, out, fmt)
+        with _atomic(flow_path) as tmp:
+            write_flow(tmp, flow, fmt=fmt)
+        with _atomic(color_path) as tmp:
+            write_image(tmp, flow_to_color(flow))
+        written.append(flow_path)
+    return written
