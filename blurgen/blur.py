@@ -51,7 +51,6 @@ def average_frames(frames, gamma=None):
     if gamma is None and first.dtype == np.uint8:
         return _mean_uint8(first, rest)
     frames = frames if isinstance(frames, np.ndarray) else np.stack([first, *rest])
-    n = frames.shape[0]
     if gamma is None:
         return np.clip(frames.mean(axis=0) + 0.5, 0, 255).astype(np.uint8)
     if frames.dtype == np.uint8:

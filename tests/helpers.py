@@ -20,3 +20,13 @@ def error_line(err):
     assert "Traceback" not in err and [line for line in lines if "error" in line.lower()] == lines[-1:], err
     assert lines[-1].startswith("error: "), err
     return lines[-1]
+
+
+def tiny_model_config():
+    """A small B2F-net (every part present, few channels): a training step takes ~0.1 s on one core."""
+    import dataclasses
+
+    from b2f.model import ModelConfig
+
+    return dataclasses.asdict(ModelConfig(enc_channels=(8, 8, 12, 12, 16, 16), rb_growth=(4,) * 6, stn_channels=8,
+                                          flow_widths=((8,) * 5,) * 6, context_widths=(8,) * 6, corr_range=2))

@@ -17,17 +17,9 @@ from blurgen.errors import BlurgenError
 from blurgen.io.flow import read_flow
 from blurgen.io.image import read_image, write_image
 from blurgen.shards import ShardReader
+from helpers import tiny_model_config
 
-TINY = dataclasses.asdict(ModelConfig(enc_channels=(8, 8, 12, 12, 16, 16), rb_growth=(4,) * 6, stn_channels=8,
-                                      flow_widths=((8,) * 5,) * 6, context_widths=(8,) * 6, corr_range=2))
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+TINY = tiny_model_config()
 
 
 @pytest.fixture(scope="module")

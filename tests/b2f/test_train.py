@@ -1,7 +1,6 @@
 """b2f data and training: crops and flips with the flow transformed, overfitting, exact resume after a kill."""
 
 import csv
-import dataclasses
 import json
 import os
 import signal
@@ -20,19 +19,9 @@ from b2f.lightning_module import B2FModule
 from b2f.model import ModelConfig
 from b2f.train import train
 from blurgen.errors import BlurgenError
+from helpers import tiny_model_config
 
-# a small B2F-net (every part present, few channels) so a step takes ~0.1 s on one core
-TINY = dataclasses.asdict(ModelConfig(enc_channels=(8, 8, 12, 12, 16, 16), rb_growth=(4,) * 6, stn_channels=8,
-                                      flow_widths=((8,) * 5,) * 6, context_widths=(8,) * 6, corr_range=2))
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two threads on a busy 2-core machine are ~10× slower than one (OpenMP spin-waits)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+TINY = tiny_model_config()
 
 
 def fit(shards, out, **options):
