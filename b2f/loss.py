@@ -1,18 +1,20 @@
-"""The paper's multi-scale EPE loss (Eq. 6): Σ_l w_l · mean over valid pixels of ‖f^l − f̂^l‖₂.
+"""The paper's multi-scale EPE loss (Eq. 6): Σ_l w_l · Σ over valid pixels of ‖f^l − f̂^l‖₂ / (20 · batch).
 
 f̂^l is the full-resolution ground truth resized bilinearly to level l's size and expressed in that
 level's pixels (B2FNet.forward's unit): u is scaled by w_l / W and v by h_l / H. Resizing is antialiased
 (a triangle filter as wide as the scale factor), so a coarse target is the mean motion of its cell
 rather than the flow at the few full-resolution pixels that plain bilinear sampling would pick.
 
-With mean reduction and per-level units, w_l / 2^l is 0.005 at the coarsest level and 0.0025 at every
-other, so no level drowns the others.
+Scale: PWC-Net's, for which the paper's weights and weight decay 4e-4 were chosen: errors in full-resolution
+pixels / 20, summed over a level's pixels, divided by the batch size (a mean in level pixels made the
+gradients ~100× smaller than Adam's L2 decay, which then held most weights at zero).
 """
 
 import torch
 import torch.nn.functional as F
 
 WEIGHTS = (0.32, 0.08, 0.04, 0.02, 0.01, 0.005)  # coarsest (1/64) to finest (1/2)
+FLOW_DIV = 20.0  # PWC-Net's flow scale
 
 
 def _resize(x, size):
@@ -42,13 +44,12 @@ def multiscale_loss(flows, target, valid=None):
     ``valid``: B×H×W (nonzero = supervised) or None. A scalar tensor."""
     if len(flows) != len(WEIGHTS):
         raise ValueError(f"multiscale_loss needs {len(WEIGHTS)} flows (coarsest first), got {len(flows)}")
+    height, width = target.shape[-2:]
     total = target.new_zeros(())
     for weight, flow in zip(WEIGHTS, flows):
         gt, mask = resize_target(target, flow.shape[-2:], valid)
-        epe = torch.linalg.vector_norm(flow - gt, dim=1)
-        if mask is None:
-            total = total + weight * epe.mean()
-        else:
-            # pooled over the batch: every valid pixel counts the same
-            total = total + weight * (epe * mask).sum() / mask.sum().clamp(min=1)
-    return total
+        # level pixels -> full-resolution pixels / FLOW_DIV
+        scale = target.new_tensor([width / flow.shape[-1], height / flow.shape[-2]]).view(1, 2, 1, 1) / FLOW_DIV
+        epe = torch.linalg.vector_norm((flow - gt) * scale, dim=1)
+        total = total + weight * (epe.sum() if mask is None else (epe * mask).sum())
+    return total / len(target)

@@ -2,6 +2,7 @@
 
 import click
 
+from ..errors import BlurgenError
 from ..generate import generate
 from ..sources.synthetic import SyntheticTask, cached_textures, render_task
 from .options import generator_options, parse_size
@@ -18,15 +19,19 @@ from .options import generator_options, parse_size
               help="Also write each scene's sharp frames as a 240 fps-style tree (GoPro layout); "
                    "each sample is then one window of it.")
 @click.option("--window", type=click.IntRange(2), default=7, show_default=True, help="Frames per window (--frames-out).")
+@click.option("--min-disp", type=click.FloatRange(0), default=None,
+              help="Lower bound of each sample's largest displacement (px)  [default: 0.05 x --max-disp].")
 @click.option("--windows", type=click.IntRange(1), default=4, show_default=True, help="Windows per sequence (--frames-out).")
 def command(out, seed, max_disp, gamma, workers, shard_size, keep_frames, count, test_count, size,
-            textures, frames_out, window, windows):
+            textures, frames_out, window, min_disp, windows):
     """Render layered scenes with exact, occlusion-correct flow into shards in OUT."""
+    if min_disp is not None and min_disp > max_disp:
+        raise BlurgenError(f"--min-disp {min_disp} exceeds --max-disp {max_disp}; lower it")
     config = {"seed": seed, "size": size, "max_disp": max_disp, "gamma": gamma, "textures": textures,
               "count": count, "test_count": test_count, "frames_out": frames_out,
-              "window": window, "windows": windows}
+              "window": window, "windows": windows, "min_disp": min_disp}
     opts = dict(seed=seed, size=size, max_disp=max_disp, gamma=gamma, textures=textures,
-                frames_out=frames_out, window=window, windows=windows)
+                frames_out=frames_out, window=window, windows=windows, min_disp=min_disp)
     cached_textures(textures)  # a bad --textures folder fails here, before anything is written
     splits = {"train": [SyntheticTask("train", i, **opts) for i in range(count)]}
     if test_count:  # test scenes use indices after the training ones: no scene is in both

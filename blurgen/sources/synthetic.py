@@ -192,8 +192,10 @@ def _random_motion(rng, center, speed, spin, zoom):
                   angle=(a, acc[2] * a), log_zoom=(z, acc[3] * z))
 
 
-def random_scene(rng, size, textures, max_disp, max_objects=4):
-    """A background under camera motion plus 0..max_objects moving photo patches, s <= max_disp."""
+def random_scene(rng, size, textures, max_disp, max_objects=4, min_disp=None):
+    """A background under camera motion plus 0..max_objects moving photo patches, s <= max_disp.
+
+    The largest displacement s is drawn from [min_disp, max_disp] (default min_disp: 0.05 · max_disp)."""
     h, w = size
     center = ((w - 1) / 2, (h - 1) / 2)
     # The background texture covers the frame with a margin of max_disp on every side, so the
@@ -218,8 +220,8 @@ def random_scene(rng, size, textures, max_disp, max_objects=4):
                             _soft_mask(rng, ph, pw)))
     scene = Scene(size, layers)
     # Rescale all motions together to a drawn largest displacement, so blur lengths spread evenly
-    # over (0, max_disp] (the displacement scales about linearly; the check below makes it a bound).
-    target = rng.uniform(0.05, 1.0) * max_disp
+    # over [min_disp, max_disp] (the displacement scales about linearly; the check below makes it a bound).
+    target = rng.uniform(0.05, 1.0) * max_disp if min_disp is None else rng.uniform(min_disp, max_disp)
     for _ in range(5):
         s = max_displacement(scene)
         if s <= max_disp and abs(s - target) < 0.05 * target:
@@ -229,9 +231,9 @@ def random_scene(rng, size, textures, max_disp, max_objects=4):
     return scene
 
 
-def scene_for(seed, index, size, textures, max_disp):
+def scene_for(seed, index, size, textures, max_disp, min_disp=None):
     """The scene of sample ``index``: a pure function of (seed, index), whatever the worker."""
-    return random_scene(np.random.default_rng([seed, index]), size, textures, max_disp)
+    return random_scene(np.random.default_rng([seed, index]), size, textures, max_disp, min_disp=min_disp)
 
 
 @dataclass
@@ -248,6 +250,7 @@ class SyntheticTask:
     frames_out: str = None
     window: int = 7
     windows: int = 4
+    min_disp: float = None
 
 
 _TEXTURES = {}
@@ -265,9 +268,11 @@ def render_task(task):
         # --max-disp bounds each window: the sequence spans (count-1)/(window-1) window lengths, and
         # the factor 1.5 covers windows late in an accelerating motion (speed grows at most 1.5x).
         span = (task.windows * task.window - 1) / (task.window - 1)
-        scene = scene_for(task.seed, task.index, task.size, cached_textures(task.textures), task.max_disp * span / 1.5)
+        scale = span / 1.5
+        scene = scene_for(task.seed, task.index, task.size, cached_textures(task.textures), task.max_disp * scale,
+                          None if task.min_disp is None else task.min_disp * scale)
         return render_sequence(task, scene)
-    scene = scene_for(task.seed, task.index, task.size, cached_textures(task.textures), task.max_disp)
+    scene = scene_for(task.seed, task.index, task.size, cached_textures(task.textures), task.max_disp, task.min_disp)
     sample, s, n = render_exposure(scene, task.gamma)
     sample["meta"] = {"sequence": f"synthetic_{task.index:06d}", "frames": [0, n + 1], "n_interp": n,
                       "s": round(s, 3), "max_flow": round(float(np.linalg.norm(sample["flow_fwd"], axis=2).max()), 3),

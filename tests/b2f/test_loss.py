@@ -1,14 +1,16 @@
-"""Multi-scale EPE: zero for a perfect prediction, the paper's weights, per-level units, valid masks."""
+"""Multi-scale EPE: zero for a perfect prediction, the paper's weights, per-level units, PWC-Net's scale
+(full-resolution px / 20, summed over pixels, per sample), valid masks."""
 
 import math
 
 import pytest
 import torch
 
-from b2f.loss import WEIGHTS, multiscale_loss, resize_target
+from b2f.loss import FLOW_DIV, WEIGHTS, multiscale_loss, resize_target
 
 H, W = 128, 192
 SIZES = [(H >> s, W >> s) for s in range(6, 0, -1)]  # coarsest first, as the model returns them
+PIXELS = [h * w for h, w in SIZES]
 
 
 def random_flow(seed, batch=2):
@@ -29,13 +31,14 @@ def test_perfect_prediction_costs_exactly_zero(masked):
 
 def test_constant_flow_is_expressed_in_each_levels_pixels():
     """A uniform (12.8, -6.4) px motion is (12.8, -6.4) / 2^l px at level l; predicting zero everywhere costs
-    Σ w_l · |(12.8, -6.4)| / 2^l."""
+    Σ w_l · (pixels of level l) · |(12.8, -6.4)| / 20 per sample."""
     target = torch.tensor([12.8, -6.4]).view(1, 2, 1, 1).expand(2, 2, H, W).contiguous()
     for (h, w), shift in zip(SIZES, range(6, 0, -1)):
         gt, _ = resize_target(target, (h, w))
         torch.testing.assert_close(gt, target[:, :, :h, :w] / 2**shift)
     zeros = [torch.zeros(2, 2, h, w) for h, w in SIZES]
-    expected = sum(wt * math.hypot(12.8, -6.4) / 2**s for wt, s in zip(WEIGHTS, range(6, 0, -1)))
+    assert FLOW_DIV == 20
+    expected = sum(wt * n * math.hypot(12.8, -6.4) / 20 for wt, n in zip(WEIGHTS, PIXELS))
     assert multiscale_loss(zeros, target).item() == pytest.approx(expected, rel=1e-5)
 
 
@@ -51,12 +54,26 @@ def test_resizing_averages_the_cell():
         assert gt[0, 1].abs().max() == 0
 
 
-def test_one_wrong_level_costs_its_weight_times_the_error():
+def test_one_wrong_level_costs_its_weight_times_the_summed_error():
+    """A (3, 4) level-pixel error is 5 · 2^l full-resolution px, i.e. 5 · 2^l / 20 at each of the level's pixels."""
     target = random_flow(2)
-    for level in range(6):
+    for level, shift in zip(range(6), range(6, 0, -1)):
         flows = [resize_target(target, size)[0] for size in SIZES]
         flows[level] = flows[level] + torch.tensor([3.0, 4.0]).view(1, 2, 1, 1)
-        assert multiscale_loss(flows, target).item() == pytest.approx(WEIGHTS[level] * 5.0, rel=1e-5)
+        expected = WEIGHTS[level] * PIXELS[level] * 5.0 * 2**shift / 20
+        assert multiscale_loss(flows, target).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_loss_is_per_sample_and_sums_pixels():
+    """Repeating the batch leaves the loss unchanged; an error on only one sample of two costs half its sum."""
+    target = random_flow(6, batch=1)
+    flows = [resize_target(target, size)[0] + 1.0 for size in SIZES]
+    one = multiscale_loss(flows, target).item()
+    assert multiscale_loss([f.repeat(3, 1, 1, 1) for f in flows], target.repeat(3, 1, 1, 1)).item() == \
+        pytest.approx(one, rel=1e-5)
+    perfect = [resize_target(target, size)[0] for size in SIZES]
+    mixed = [torch.cat([f, p]) for f, p in zip(flows, perfect)]
+    assert multiscale_loss(mixed, target.repeat(2, 1, 1, 1)).item() == pytest.approx(one / 2, rel=1e-5)
 
 
 def test_invalid_pixels_do_not_matter():

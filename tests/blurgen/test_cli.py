@@ -14,6 +14,7 @@ from blurgen.shards import ShardReader
     (["synthetic", "--out", "{tmp}/o", "--size", "12"], "'12' is not HxW"),
     (["synthetic", "--out", "{tmp}/o", "--count", "0"], "--count"),
     (["synthetic", "--out", "{tmp}/o", "--textures", "{tmp}"], "no images"),
+    (["synthetic", "--out", "{tmp}/o", "--min-disp", "20", "--max-disp", "10"], "--min-disp 20.0 exceeds"),
     (["inspect", "{tmp}"], "no shard manifest"),
     (["verify", "{tmp}/missing"], "no shard manifest"),
     (["nonsense"], "No such command"),

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from blurgen.sources.synthetic import (Layer, Motion, Scene, SyntheticTask, load_textures,
+from blurgen.sources.synthetic import (Layer, Motion, Scene, SyntheticTask, load_textures, max_displacement,
                                        render_exposure, render_task, scene_for)
 
 TEXTURES = load_textures()
@@ -102,3 +102,12 @@ def test_render_is_a_pure_function_of_seed_and_index():
     c = render_task(SyntheticTask("train", 6, seed=1, size=(40, 56), max_disp=15.0))
     assert not np.array_equal(a["blurred"], c["blurred"])
     assert a["meta"]["n_interp"] == max(int(np.ceil(a["meta"]["s"])), 5)
+
+
+def test_min_disp_bounds_the_largest_displacement_from_below():
+    """s is drawn from [min_disp, max_disp] (to the rescaling's 5 %); by default from [0.05, 1] · max_disp."""
+    size = (64, 96)
+    lifted = [max_displacement(scene_for(2, i, size, TEXTURES, 20.0, min_disp=12.0)) for i in range(12)]
+    assert all(0.95 * 12.0 <= s <= 20.0 for s in lifted), lifted
+    default = [max_displacement(scene_for(2, i, size, TEXTURES, 20.0)) for i in range(12)]
+    assert min(default) < 12.0 * 0.95 and all(s <= 20.0 for s in default), default
