@@ -3,6 +3,7 @@
 import contextlib
 import functools
 import hashlib
+import io
 import pickle
 import sys
 from pathlib import Path
@@ -12,17 +13,29 @@ import numpy as np
 from ..device import resolve_device
 from ..errors import BlurgenError
 from ..quiet import quiet_import
+from ..shards.manifest import file_digest
 
 RANDOM = "random"  # --ckpt value for untrained weights (plumbing tests, never real labels)
 LIST_HINT = "`blurgen highspeed --list-flows` lists the names"
 
 
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+class _OneWriteLate(io.TextIOBase):
+    """A stream that passes each write on when the next one comes: torch.hub's 'Downloading: …' line
+    then shows once the download makes progress, and an offline failure stays the one error line."""
+
+    def __init__(self, target):
+        self.target, self.held = target, ""
+
+    def write(self, text):
+        self.target.write(self.held)
+        self.held = text
+        return len(text)
+
+    def flush(self):
+        self.target.flush()
+
+    def release(self):
+        self.write("")
 
 
 def _flownet_correlate(input1, input2, chunk):
@@ -56,7 +69,7 @@ def _checkpoint(ptlflow, name, ckpt):
     if ckpt is None or ckpt == RANDOM:
         return None, RANDOM
     if Path(ckpt).is_file():
-        return str(ckpt), {"path": str(Path(ckpt).resolve()), "sha256": _sha256(ckpt)}
+        return str(ckpt), {"path": str(Path(ckpt).resolve()), "sha256": file_digest(ckpt, hashlib.sha256)}
     names = getattr(ptlflow.get_model_reference(name), "pretrained_checkpoints", {}) or {}
     if ckpt not in names:
         raise BlurgenError(f"--ckpt '{ckpt}': no such file, and not a checkpoint name of {name} "
@@ -72,11 +85,13 @@ def load_model(name, ckpt=None, seed=0):
     if name not in ptlflow.get_model_names():
         raise BlurgenError(f"--flow '{name}': unknown model; {LIST_HINT}, or use opencv-dis (no weights)")
     path, record = _checkpoint(ptlflow, name, ckpt)
+    console = _OneWriteLate(sys.stderr)  # stdout too: it is for results, and torch.hub talks there
     try:
         torch = quiet_import("torch")
-        with contextlib.redirect_stdout(sys.stderr), torch.random.fork_rng():
+        with contextlib.redirect_stdout(console), contextlib.redirect_stderr(console), torch.random.fork_rng():
             torch.manual_seed(seed)
             model = ptlflow.get_model(name, ckpt_path=path)
+        console.release()
     except OSError as e:  # URLError, timeouts, a read error
         if isinstance(record, dict) and "name" in record:
             raise BlurgenError(f"--ckpt '{ckpt}': cannot download the {name} weights ({type(e).__name__}; "

@@ -2,22 +2,36 @@
 
 import hashlib
 import json
+import mmap
 import os
 from pathlib import Path
+
+import xxhash
 
 from ..errors import BlurgenError
 
 FORMAT = "b2f-shards"
-VERSION = 1
+VERSION = 2
 NAME = "manifest.json"
+# Each version's per-shard checksum. v2 is v1 with xxh3-128 for sha256: the shards' contents are the
+# same, but sha256 (~1.5 GB/s) cost a 720p high-speed window ~13 ms of the main process, xxh3 ~1 ms,
+# and a checksum here guards against corruption, not forgery.
+CHECKSUM = {1: ("sha256", hashlib.sha256), 2: ("xxh3_128", xxhash.xxh3_128)}
 
 
-def sha256(path, block=1 << 20):
-    h = hashlib.sha256()
+def file_digest(path, algorithm):
+    """Hex digest of the file at ``path`` by ``algorithm`` (a hashlib-style constructor)."""
     with open(path, "rb") as f:
-        while chunk := f.read(block):
-            h.update(chunk)
-    return h.hexdigest()
+        if not os.fstat(f.fileno()).st_size:  # mmap refuses empty files
+            return algorithm(b"").hexdigest()
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:  # no copy: ~3x faster than read()
+            return algorithm(m).hexdigest()
+
+
+def checksum(path, version=VERSION):
+    """(manifest key, hex digest) of the file at ``path`` for shard format ``version``."""
+    key, algorithm = CHECKSUM[version]
+    return key, file_digest(path, algorithm)
 
 
 def atomic_write_text(path, text):

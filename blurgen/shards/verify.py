@@ -1,4 +1,4 @@
-"""Checks a shard directory against its manifest and the v1 schema; lists every problem found."""
+"""Checks a shard directory against its manifest and the schema; lists every problem found."""
 
 import json
 from pathlib import Path
@@ -11,17 +11,18 @@ from . import manifest as mf
 from .format import ALL_FIELDS, FIELDS
 
 
-def verify_shard(path, entry):
-    """Problems of one shard file as strings (empty when it is sound)."""
+def verify_shard(path, entry, version):
+    """Problems of one shard file of a format ``version`` folder as strings (empty when it is sound)."""
     if not path.is_file():
         return ["missing file"]
-    if mf.sha256(path) != entry["sha256"]:
-        return ["sha256 differs from the manifest (corrupt or modified)"]
+    key, digest = mf.checksum(path, version)
+    if entry.get(key) != digest:
+        return [f"{key} differs from the manifest (corrupt or modified)"]
     problems = []
     try:
         with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != mf.FORMAT or int(f.attrs.get("version", -1)) > mf.VERSION:
-                problems.append("attributes do not name a supported b2f-shards version")
+            if f.attrs.get("format") != mf.FORMAT or int(f.attrs.get("version", -1)) != version:
+                problems.append(f"attributes do not name b2f-shards version {version} as the manifest does")
             n, h, w = entry["samples"], entry["H"], entry["W"]
             for name, (dtype, ch) in ALL_FIELDS.items():
                 if name not in f:
@@ -62,7 +63,7 @@ def verify(root, progress=None):
     entries = manifest["shards"]
     bad = {}
     for entry in progress(entries) if progress else entries:
-        problems = verify_shard(root / entry["file"], entry)
+        problems = verify_shard(root / entry["file"], entry, manifest["version"])
         if problems:
             bad[entry["file"]] = problems
     if not entries:

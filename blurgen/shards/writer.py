@@ -36,6 +36,7 @@ class ShardWriter:
         elif (self.manifest["source"], self.manifest["config"]) != (source, self.config):
             raise BlurgenError(f"{self.root}: holds shards made by another command or config; "
                                "pass a new --out folder (or delete this one) to start over")
+        self.version = self.manifest["version"]  # a resumed run goes on in its folder's own version
         self._open = None  # (split, h5py.File, tmp path, final name, task_start)
         self._pending_skips = []
 
@@ -94,7 +95,7 @@ class ShardWriter:
         tmp = self.root / f".{name}.tmp"
         # no chunk cache: every write fills whole chunks, so caching them only defers (and adds) work
         f = h5py.File(tmp, "w", track_order=False, rdcc_nbytes=0)
-        for key, value in (("format", mf.FORMAT), ("version", mf.VERSION), ("source", self.source),
+        for key, value in (("format", mf.FORMAT), ("version", self.version), ("source", self.source),
                            ("config", json.dumps(self.config, sort_keys=True)), ("split", split)):
             f.attrs[key] = value
         # 64x128 tiles: a 256x256 crop reads ~1.8x its bytes (bench/shards.py), and a 720p sample
@@ -118,9 +119,10 @@ class ShardWriter:
         h, w = f["blurred"].shape[1:3]
         f.close()
         os.replace(tmp, self.root / name)
+        key, digest = mf.checksum(self.root / name, self.version)
         self.manifest["shards"].append({
             "file": name, "split": split, "samples": samples, "H": h, "W": w,
-            "sha256": mf.sha256(self.root / name), "task_start": task_start, "task_end": task_end})
+            key: digest, "task_start": task_start, "task_end": task_end})
         state = self.split_state(split)
         state["samples"] += samples
         state["tasks_done"] = task_end

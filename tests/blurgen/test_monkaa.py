@@ -233,7 +233,7 @@ def test_two_workers_give_the_same_shards_and_the_same_error_line(tree, tmp_path
     assert blurgen(capsys, "monkaa", tree, "--out", tmp_path / "w1", *args)[0] == 0
     assert blurgen(capsys, "monkaa", tree, "--out", tmp_path / "w2", *args, "--workers", 2)[0] == 0
     files = [json.loads((tmp_path / w / "manifest.json").read_text())["shards"] for w in ("w1", "w2")]
-    assert [s["sha256"] for s in files[0]] == [s["sha256"] for s in files[1]] and files[0][0]["samples"] == 6
+    assert [s["xxh3_128"] for s in files[0]] == [s["xxh3_128"] for s in files[1]] and files[0][0]["samples"] == 6
     root = copy_tree(tree, tmp_path / "root")
     bad = root / DAMAGE["corrupt PNG"][0]
     DAMAGE["corrupt PNG"][1](bad)

@@ -1,3 +1,4 @@
+import hashlib
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ ARGS = ["--count", "12", "--test-count", "3", "--size", "48x64", "--max-disp", "
 
 def shard_hashes(out):
     m = json.loads((out / "manifest.json").read_text())
-    return [(s["file"], s["sha256"], s["task_start"], s["task_end"]) for s in m["shards"]]
+    return [(s["file"], s["xxh3_128"], s["task_start"], s["task_end"]) for s in m["shards"]]
 
 
 def test_workers_do_not_change_the_bytes(run, tmp_path):
@@ -68,7 +69,7 @@ def test_verify_names_the_shard_with_a_flipped_byte(run, make_synthetic, tmp_pat
     victim.write_bytes(bytes(data))
     assert list(verify(tmp_path)) == ["train-00001.h5"]
     p = run("blurgen", "verify", tmp_path)
-    assert p.returncode == 1 and "train-00001.h5" in p.stderr and "sha256" in p.stderr
+    assert p.returncode == 1 and "train-00001.h5" in p.stderr and "xxh3_128" in p.stderr
     assert "train-00000.h5" not in p.stderr
 
 
@@ -79,10 +80,37 @@ def test_verify_catches_nan_flow_written_with_a_matching_checksum(make_synthetic
     with h5py.File(tmp_path / "train-00000.h5", "a") as f:
         f["flow_bwd"][2, 5, 5, 0] = np.nan
     m = json.loads((tmp_path / "manifest.json").read_text())
-    from blurgen.shards.manifest import sha256
-    m["shards"][0]["sha256"] = sha256(tmp_path / "train-00000.h5")
+    from blurgen.shards.manifest import checksum
+    m["shards"][0]["xxh3_128"] = checksum(tmp_path / "train-00000.h5")[1]
     (tmp_path / "manifest.json").write_text(json.dumps(m))
     assert verify(tmp_path) == {"train-00000.h5": ["'flow_bwd' of sample 2 has NaN/Inf"]}
+
+
+def test_format_v1_folders_are_read_verified_and_continued_in_v1(run, tmp_path):
+    v2, v1 = tmp_path / "v2", tmp_path / "v1"
+    run("blurgen", "synthetic", "--out", v2, *ARGS, check=True)
+    # a v1 run killed before its first shard: the writer must go on in v1 (sha256, version attributes)
+    m = json.loads((v2 / "manifest.json").read_text())
+    v1.mkdir()
+    (v1 / "manifest.json").write_text(json.dumps({**m, "version": 1, "splits": {}, "shards": []}))
+    run("blurgen", "synthetic", "--out", v1, *ARGS, check=True)
+    m1 = json.loads((v1 / "manifest.json").read_text())
+    assert m1["version"] == 1 and len(m1["shards"]) == len(m["shards"]) == 5
+    for s in m1["shards"]:
+        assert s["sha256"] == hashlib.sha256((v1 / s["file"]).read_bytes()).hexdigest() and "xxh3_128" not in s
+        with h5py.File(v1 / s["file"]) as f:
+            assert f.attrs["version"] == 1
+    old, new = ShardReader(v1), ShardReader(v2)
+    assert len(old) == len(new) == 15
+    for i in range(15):
+        a, b = old.read(i), new.read(i)
+        assert a["meta"] == b["meta"] and all(np.array_equal(a[k], b[k]) for k in ("blurred", "flow_fwd", "valid"))
+    assert verify(v1) == {}
+    victim = v1 / "test-00000.h5"
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 3] ^= 0x10
+    victim.write_bytes(bytes(data))
+    assert verify(v1) == {"test-00000.h5": ["sha256 differs from the manifest (corrupt or modified)"]}
 
 
 def test_reader_crops_and_splits(make_synthetic):
