@@ -9,7 +9,7 @@
 then image pairs/s of the labeller: our batched PtlflowLabeller vs one ptlflow call per pair (the
 usual IOAdapter -> model -> unscale), and OpenCV DIS for reference.
 
-    python bench/highspeed.py [--size 720x1280] [--sequences 2] [--windows 6] [--workers 2]
+    python bench/highspeed.py [--size 720x1280] [--sequences 4] [--windows 8] [--workers 2] [--shard-size 8]
                               [--flow pwcnet] [--pairs 4] [--batch 2] [--repeats 2] [--device auto]
 
 The tree comes from `blurgen synthetic --frames-out` in a temporary folder. Worker processes are
@@ -43,11 +43,17 @@ def decode_only(task):
         read_image(path)
 
 
+_ZEROS = {}  # image size -> placeholder labels
+
+
 def no_label(windows):
+    """Zero flows where a labeller's would go, allocated once per size: no labeller is timed here."""
     for s in windows:
-        h, w = s["blurred"].shape[:2]
-        s.update(flow_fwd=np.zeros((h, w, 2), np.float32), flow_bwd=np.zeros((h, w, 2), np.float32),
-                 valid=np.zeros((h, w), np.uint8))
+        shape = s["blurred"].shape[:2]
+        if shape not in _ZEROS:
+            _ZEROS[shape] = {"flow_fwd": np.zeros((*shape, 2), np.float32),
+                             "flow_bwd": np.zeros((*shape, 2), np.float32), "valid": np.zeros(shape, np.uint8)}
+        s.update(_ZEROS[shape])
     return windows
 
 
@@ -106,9 +112,12 @@ def one_pair_at_a_time(model, pairs, device):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", default="720x1280")
-    ap.add_argument("--sequences", type=int, default=2)
-    ap.add_argument("--windows", type=int, default=6, help="Windows per sequence.")
+    ap.add_argument("--sequences", type=int, default=4)
+    ap.add_argument("--windows", type=int, default=8, help="Windows per sequence.")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--shard-size", type=int, default=8,
+                    help="Windows per shard: a long run closes (and checksums) a shard every 256 windows while "
+                         "the workers go on; a short run's single shard would checksum all of it at the end.")
     ap.add_argument("--flow", default="pwcnet")
     ap.add_argument("--pairs", type=int, default=4, help="Image pairs for the labeller timing (0: skip it).")
     ap.add_argument("--batch", type=int, default=2, help="Windows per labeller call (2 pairs each).")
@@ -136,8 +145,8 @@ def main():
             "decode only (floor)": lambda out: list(run_tasks(decode_only, tasks, args.workers)),
             "decode+average, results back (no write)": lambda out: list(run_tasks(decode_window, tasks, args.workers)),
             "decode+average+write (ours)": lambda out: generate(
-                out, "bench", {}, {"train": tasks}, decode_window, workers=args.workers, label=no_label,
-                label_batch=args.batch),
+                out, "bench", {}, {"train": tasks}, decode_window, shard_size=args.shard_size, workers=args.workers,
+                label=no_label, label_batch=args.batch),
             "naive loop (imread, float mean, imwrite)": lambda out: naive(tasks, out),
         }, args.repeats)
         wall0, cpu0 = rows["decode only (floor)"]

@@ -7,6 +7,7 @@ the same files as an uninterrupted run (HDF5 timestamps are off, so even the byt
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -16,6 +17,20 @@ from .. import __version__
 from ..errors import BlurgenError
 from . import manifest as mf
 from .format import FIELDS, FRAME_FIELDS
+
+
+@dataclass
+class _Shard:
+    """The open shard: its HDF5 file and datasets (looked up once: h5py's lookups cost ~1.5 ms a sample)."""
+
+    split: str
+    size: tuple  # H, W
+    file: h5py.File
+    datasets: dict
+    tmp: Path
+    name: str
+    task_start: int
+    samples: int = 0
 
 
 class ShardWriter:
@@ -37,7 +52,7 @@ class ShardWriter:
             raise BlurgenError(f"{self.root}: holds shards made by another command or config; "
                                "pass a new --out folder (or delete this one) to start over")
         self.version = self.manifest["version"]  # a resumed run goes on in its folder's own version
-        self._open = None  # (split, h5py.File, tmp path, final name, task_start)
+        self._open = None  # the _Shard being written
         self._pending_skips = []
 
     # -- resume -------------------------------------------------------------------------------
@@ -56,25 +71,26 @@ class ShardWriter:
             raise BlurgenError(f"task {task} of split {split} mixes image sizes; a shard holds one size")
         for sample in samples:
             h, w = sample["blurred"].shape[:2]
-            if self._open and (self._open[0] != split or self._open[1]["blurred"].shape[1:3] != (h, w)):
+            if self._open and (self._open.split != split or self._open.size != (h, w)):
                 self._close(task)
             if self._open is None:
                 self._start(split, task, h, w)
-            self._append(self._open[1], task, sample)
-        if self._open is not None and self._open[1]["blurred"].shape[0] >= self.shard_size:
+            self._append(self._open, task, sample)
+        if self._open is not None and self._open.samples >= self.shard_size:
             self._close(task + 1)
 
-    def _append(self, f, task, sample):
-        n = f["blurred"].shape[0]
+    def _append(self, shard, task, sample):
+        n = shard.samples
         for name, (dtype, _) in self.fields.items():
             arr = sample.get(name)
             if arr is None:
                 raise BlurgenError(f"sample for task {task} lacks '{name}' (a source bug; please report it)")
-            ds = f[name]
+            ds = shard.datasets[name]
             ds.resize(n + 1, axis=0)
             ds[n] = np.asarray(arr, dtype=dtype)
-        f["meta"].resize(n + 1, axis=0)
-        f["meta"][n] = json.dumps(sample.get("meta", {}), sort_keys=True)
+        shard.datasets["meta"].resize(n + 1, axis=0)
+        shard.datasets["meta"][n] = json.dumps(sample.get("meta", {}), sort_keys=True)
+        shard.samples = n + 1
 
     def skip(self, split, task, reason):
         """Record a task that produced no sample (dropped pair, unreadable file with --on-error skip)."""
@@ -101,30 +117,28 @@ class ShardWriter:
         # 64x128 tiles: a 256x256 crop reads ~1.8x its bytes (bench/shards.py), and a 720p sample
         # writes ~25% faster than with 64x64 (half the chunks)
         th, tw = min(self.tile[0], h), min(self.tile[1], w)
+        datasets = {}
         for field, (dtype, ch) in self.fields.items():
             tail = (ch,) if ch else ()
             # Only the mask is compressed: lzf shrinks it ~100x, but saves ~5-10% on flows and photos
             # while halving crop reads (bench/shards.py) and costing ~25 ms per 720p write.
-            f.create_dataset(field, shape=(0, h, w) + tail, maxshape=(None, h, w) + tail, dtype=dtype,
-                             chunks=(1, th, tw) + tail, track_times=False,
-                             compression=self.compression if field == "valid" else None)
-        f.create_dataset("meta", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype("utf-8"),
-                         chunks=(64,), track_times=False)
-        self._open = (split, f, tmp, name, task)
+            datasets[field] = f.create_dataset(
+                field, shape=(0, h, w) + tail, maxshape=(None, h, w) + tail, dtype=dtype, chunks=(1, th, tw) + tail,
+                track_times=False, compression=self.compression if field == "valid" else None)
+        datasets["meta"] = f.create_dataset("meta", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype("utf-8"),
+                                            chunks=(64,), track_times=False)
+        self._open = _Shard(split, (h, w), f, datasets, tmp, name, task)
 
     def _close(self, task_end):
-        split, f, tmp, name, task_start = self._open
-        self._open = None
-        samples = f["blurred"].shape[0]
-        h, w = f["blurred"].shape[1:3]
-        f.close()
-        os.replace(tmp, self.root / name)
-        key, digest = mf.checksum(self.root / name, self.version)
+        shard, self._open = self._open, None
+        shard.file.close()
+        os.replace(shard.tmp, self.root / shard.name)
+        key, digest = mf.checksum(self.root / shard.name, self.version)
         self.manifest["shards"].append({
-            "file": name, "split": split, "samples": samples, "H": h, "W": w,
-            key: digest, "task_start": task_start, "task_end": task_end})
-        state = self.split_state(split)
-        state["samples"] += samples
+            "file": shard.name, "split": shard.split, "samples": shard.samples, "H": shard.size[0],
+            "W": shard.size[1], key: digest, "task_start": shard.task_start, "task_end": task_end})
+        state = self.split_state(shard.split)
+        state["samples"] += shard.samples
         state["tasks_done"] = task_end
         state["skipped"] += [s for s in self._pending_skips if s["task"] < task_end]
         self._pending_skips = [s for s in self._pending_skips if s["task"] >= task_end]
@@ -136,6 +150,6 @@ class ShardWriter:
     def __exit__(self, *exc):
         # On an error the open shard stays a .tmp file: only whole shards ever reach the manifest.
         if self._open is not None:
-            self._open[1].close()
-            self._open[2].unlink(missing_ok=True)
+            self._open.file.close()
+            self._open.tmp.unlink(missing_ok=True)
             self._open = None

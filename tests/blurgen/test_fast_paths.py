@@ -7,7 +7,7 @@ import pytest
 
 from blurgen import handoff
 from blurgen.blur import _round_mean, average_frames
-from blurgen.generate import Skipped, run_tasks
+from blurgen.generate import Skipped, run_bounded, run_tasks
 
 
 def exact_mean(frames):
@@ -56,9 +56,13 @@ def test_parallel_results_come_back_through_shared_memory_unchanged(monkeypatch)
     mapped = []
     read = handoff._read
     monkeypatch.setattr(handoff, "_read", lambda m: mapped.append(m) or read(m))
-    serial = list(run_tasks(render, range(9), 1))
     parallel = list(run_tasks(render, range(9), 2))
     assert len(mapped) == 3 + 3 * 2 and all(set(m.arrays) == {"blurred", "flow_fwd"} for m in mapped)
+    assert_same_results(parallel, list(run_tasks(render, range(9), 1)))
+    assert no_shared_folders_left()
+
+
+def assert_same_results(parallel, serial, mapped=True):
     assert [type(r) for r in parallel] == [type(r) for r in serial]
     for a, b in zip(parallel, serial):
         if isinstance(a, Skipped):
@@ -68,10 +72,28 @@ def test_parallel_results_come_back_through_shared_memory_unchanged(monkeypatch)
             assert x["meta"] == y["meta"] and x.keys() == y.keys()
             for k in ("blurred", "flow_fwd", "valid"):
                 assert x[k].dtype == y[k].dtype and np.array_equal(x[k], y[k])
-            assert x["blurred"].flags.writeable
-            x["blurred"][0, 0] = 7  # mapped memory is ours to change
-    assert not os.path.isdir(handoff.SHM) or not [p for p in os.listdir(handoff.SHM)
-                                                  if p.startswith("blurgen_")]  # folder gone
+            if mapped:
+                assert x["blurred"].flags.writeable
+                x["blurred"][0, 0] = 7  # mapped memory is ours to change
+
+
+def no_shared_folders_left():
+    return not os.path.isdir(handoff.SHM) or not [p for p in os.listdir(handoff.SHM) if p.startswith("blurgen_")]
+
+
+def fails_at_3(task):
+    if task == 3:
+        raise ValueError("task 3 broke")
+    return render(task)
+
+
+def test_bounded_run_keeps_task_order_across_chunks_and_raises_a_workers_error():
+    serial = list(run_tasks(render, range(11), 1))
+    assert_same_results(list(run_bounded(render, list(range(11)), 2, ahead=2)), serial)  # 6 chunks
+    assert_same_results(list(run_bounded(render, list(range(11)), 1, ahead=2)), serial, mapped=False)
+    with pytest.raises(ValueError, match="task 3 broke"):  # in chunk 2 of 6
+        list(run_bounded(fails_at_3, list(range(11)), 2, ahead=2))
+    assert no_shared_folders_left()
 
 
 def test_worker_without_the_folder_sends_the_sample_itself(tmp_path):
