@@ -150,7 +150,8 @@ def main():
             "naive loop (imread, float mean, imwrite)": lambda out: naive(tasks, out),
         }, args.repeats)
         wall0, cpu0 = rows["decode only (floor)"]
-        print(f"{'pipeline, no labelling':<42} {'wall s':>7} {'windows/s':>10} {'x floor':>8} {'CPU s':>7} {'x floor':>8}")
+        print(f"{'pipeline, no labelling':<42} {'wall s':>7} {'windows/s':>10} {'x floor':>8} {'CPU s':>7} "
+              f"{'x floor':>8}")
         for name, (wall, cpu) in rows.items():
             print(f"{name:<42} {wall:7.2f} {n / wall:10.2f} {wall / wall0:8.2f} {cpu:7.2f} {cpu / cpu0:8.2f}")
 
@@ -173,7 +174,8 @@ def main():
             f"{args.flow}, one ptlflow call per pair": lambda out: one_pair_at_a_time(plain, pairs, device),
             "opencv-dis, one pair at a time": lambda out: dis.flows(a, b),
         }, args.repeats)
-        print(f"\n{'labeller on ' + device.type + f' ({len(pairs)} pairs)':<42} {'wall s':>7} {'pairs/s':>10} {'CPU s':>7}")
+        title = f"labeller on {device.type} ({len(pairs)} pairs)"
+        print(f"\n{title:<42} {'wall s':>7} {'pairs/s':>10} {'CPU s':>7}")
         for name, (wall, cpu) in rows.items():
             print(f"{name:<42} {wall:7.2f} {len(pairs) / wall:10.3f} {cpu:7.2f}")
 

@@ -22,16 +22,18 @@ from .options import generator_options, parse_size
 @click.option("--min-disp", type=click.FloatRange(0), default=None,
               help="Lower bound of each sample's largest displacement (px)  [default: 0.05 x --max-disp].")
 @click.option("--windows", type=click.IntRange(1), default=4, show_default=True, help="Windows per sequence (--frames-out).")
+@click.option("--objects", type=click.IntRange(0), default=4, show_default=True,
+              help="Most moving photo patches per scene, each drawn in 0..N (0: camera motion only).")
 def command(out, seed, max_disp, gamma, workers, shard_size, keep_frames, count, test_count, size,
-            textures, frames_out, window, min_disp, windows):
+            textures, frames_out, window, min_disp, windows, objects):
     """Render layered scenes with exact, occlusion-correct flow into shards in OUT."""
     if min_disp is not None and min_disp > max_disp:
         raise BlurgenError(f"--min-disp {min_disp} exceeds --max-disp {max_disp}; lower it")
     config = {"seed": seed, "size": size, "max_disp": max_disp, "gamma": gamma, "textures": textures,
               "count": count, "test_count": test_count, "frames_out": frames_out,
-              "window": window, "windows": windows, "min_disp": min_disp}
+              "window": window, "windows": windows, "min_disp": min_disp, "objects": objects}
     opts = dict(seed=seed, size=size, max_disp=max_disp, gamma=gamma, textures=textures,
-                frames_out=frames_out, window=window, windows=windows, min_disp=min_disp)
+                frames_out=frames_out, window=window, windows=windows, min_disp=min_disp, objects=objects)
     cached_textures(textures)  # a bad --textures folder fails here, before anything is written
     splits = {"train": [SyntheticTask("train", i, **opts) for i in range(count)]}
     if test_count:  # test scenes use indices after the training ones: no scene is in both

@@ -1,4 +1,5 @@
-"""The sample schema (the same in format v1 and v2): field names, dtypes and channels, shared by the writer, reader and verify."""
+"""The sample schema (the same in format v1 and v2): field names, dtypes and channels, shared by the
+writer, reader and verify."""
 
 import numpy as np
 

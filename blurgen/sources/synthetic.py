@@ -231,9 +231,9 @@ def random_scene(rng, size, textures, max_disp, max_objects=4, min_disp=None):
     return scene
 
 
-def scene_for(seed, index, size, textures, max_disp, min_disp=None):
+def scene_for(seed, index, size, textures, max_disp, min_disp=None, objects=4):
     """The scene of sample ``index``: a pure function of (seed, index), whatever the worker."""
-    return random_scene(np.random.default_rng([seed, index]), size, textures, max_disp, min_disp=min_disp)
+    return random_scene(np.random.default_rng([seed, index]), size, textures, max_disp, objects, min_disp)
 
 
 @dataclass
@@ -251,6 +251,7 @@ class SyntheticTask:
     window: int = 7
     windows: int = 4
     min_disp: float = None
+    objects: int = 4  # most moving patches in front of the background (0: camera motion only)
 
 
 _TEXTURES = {}
@@ -270,9 +271,10 @@ def render_task(task):
         span = (task.windows * task.window - 1) / (task.window - 1)
         scale = span / 1.5
         scene = scene_for(task.seed, task.index, task.size, cached_textures(task.textures), task.max_disp * scale,
-                          None if task.min_disp is None else task.min_disp * scale)
+                          None if task.min_disp is None else task.min_disp * scale, task.objects)
         return render_sequence(task, scene)
-    scene = scene_for(task.seed, task.index, task.size, cached_textures(task.textures), task.max_disp, task.min_disp)
+    scene = scene_for(task.seed, task.index, task.size, cached_textures(task.textures), task.max_disp, task.min_disp,
+                      task.objects)
     sample, s, n = render_exposure(scene, task.gamma)
     sample["meta"] = {"sequence": f"synthetic_{task.index:06d}", "frames": [0, n + 1], "n_interp": n,
                       "s": round(s, 3), "max_flow": round(float(np.linalg.norm(sample["flow_fwd"], axis=2).max()), 3),

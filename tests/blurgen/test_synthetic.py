@@ -111,3 +111,10 @@ def test_min_disp_bounds_the_largest_displacement_from_below():
     assert all(0.95 * 12.0 <= s <= 20.0 for s in lifted), lifted
     default = [max_displacement(scene_for(2, i, size, TEXTURES, 20.0)) for i in range(12)]
     assert min(default) < 12.0 * 0.95 and all(s <= 20.0 for s in default), default
+
+
+def test_objects_bounds_the_moving_patches():
+    size = (64, 96)
+    counts = [len(scene_for(2, i, size, TEXTURES, 20.0, objects=n).layers) - 1 for n in (0, 1, 4) for i in range(12)]
+    assert counts[:12] == [0] * 12  # camera motion only
+    assert set(counts[12:24]) == {0, 1} and max(counts[24:]) > 1 and all(c <= 4 for c in counts[24:])
