@@ -19,7 +19,7 @@ from blurgen.generate import generate
 from blurgen.io.flow import read_flow, write_flow
 from blurgen.io.image import read_image, write_image
 from blurgen.shards import ShardReader
-from blurgen.sources.synthetic import SyntheticTask, render_task
+from blurgen.sources.synthetic import render_task, synthetic_splits
 
 FIELDS = ("blurred", "flow_fwd", "flow_bwd", "valid")
 
@@ -61,8 +61,8 @@ def main():
 def run(tmp, args, h, w, c):
     shards, folder = tmp / "shards", tmp / "folder"
     t0 = time.perf_counter()
-    tasks = [SyntheticTask("train", i, seed=0, size=(h, w), max_disp=20.0) for i in range(args.samples)]
-    generate(shards, "synthetic", {"bench": True}, {"train": tasks}, render_task, workers=args.workers)
+    generate(shards, "synthetic", {"bench": True}, synthetic_splits(args.samples, seed=0, size=(h, w), max_disp=20.0),
+             render_task, workers=args.workers)
     reader = ShardReader(shards, "train")
     folder.mkdir()
     for i in range(len(reader)):

@@ -21,7 +21,7 @@ from b2f.evaluate import evaluate, format_table, write_report
 from b2f.model import ModelConfig
 from b2f.train import train
 from blurgen.generate import generate
-from blurgen.sources.synthetic import SyntheticTask, render_task
+from blurgen.sources.synthetic import render_task, synthetic_splits
 
 # Blur long enough to see at 128×128 (a scene's largest displacement in [8, 32] px), and 64×64 crops: ~2× the steps.
 MAX_DISP, MIN_DISP, CROP = 32.0, 8.0, 64
@@ -29,9 +29,8 @@ MAX_DISP, MIN_DISP, CROP = 32.0, 8.0, 64
 
 def make_shards(out, count, test_count, size, max_disp, min_disp, objects, seed, workers):
     """Synthetic train/test shards (a rerun reuses them): test scenes are other scenes than the training ones."""
-    opts = dict(seed=seed, size=(size, size), max_disp=max_disp, min_disp=min_disp, objects=objects)
-    splits = {"train": [SyntheticTask("train", i, **opts) for i in range(count)],
-              "test": [SyntheticTask("test", count + i, **opts) for i in range(test_count)]}
+    splits = synthetic_splits(count, test_count, seed=seed, size=(size, size), max_disp=max_disp,
+                              min_disp=min_disp, objects=objects)
     config = {"seed": seed, "size": [size, size], "max_disp": max_disp, "min_disp": min_disp, "objects": objects,
               "count": count, "test_count": test_count}
     generate(out, "synthetic", config, splits, render_task, shard_size=256, workers=workers, keep_frames=False)

@@ -7,7 +7,7 @@ from importlib.metadata import entry_points
 import pytest
 
 from blurgen.generate import generate
-from blurgen.sources.synthetic import SyntheticTask, render_task
+from blurgen.sources.synthetic import render_task, synthetic_splits
 
 
 def _run(script, *args, check=False):
@@ -38,10 +38,7 @@ def make_synthetic(tmp_path_factory):
         key = (count, size, test_count, seed, max_disp, keep_frames, tuple(sorted(opts.items())))
         if key not in cache:
             out = tmp_path_factory.mktemp("synthetic")
-            kw = dict(seed=seed, size=size, max_disp=max_disp, **opts)
-            splits = {"train": [SyntheticTask("train", i, **kw) for i in range(count)]}
-            if test_count:
-                splits["test"] = [SyntheticTask("test", count + i, **kw) for i in range(test_count)]
+            splits = synthetic_splits(count, test_count, seed=seed, size=size, max_disp=max_disp, **opts)
             generate(out, "synthetic", {"key": repr(key)}, splits, render_task, shard_size=8,
                      keep_frames=keep_frames)
             cache[key] = out

@@ -1,7 +1,7 @@
 """Cost volume of PWC-Net: correlation of two feature maps over a (2r+1)² window of integer shifts.
 
 Written by hand because ptlflow's pure-PyTorch ``IterSpatialCorrelationSampler`` grid-samples 81 copies
-of the second map and is 10-17× slower on CPU (bench/model.py measures both); the CUDA extension it
+of the second map and is ~7× slower on CPU (bench/model.py measures both); the CUDA extension it
 wraps is not installed. Plain tensor ops, so it runs (and back-propagates) on CPU and CUDA alike.
 """
 

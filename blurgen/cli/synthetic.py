@@ -4,7 +4,7 @@ import click
 
 from ..errors import BlurgenError
 from ..generate import generate
-from ..sources.synthetic import SyntheticTask, cached_textures, render_task
+from ..sources.synthetic import cached_textures, render_task, synthetic_splits
 from .options import generator_options, parse_size
 
 
@@ -35,11 +35,8 @@ def command(out, seed, max_disp, gamma, workers, shard_size, keep_frames, count,
     opts = dict(seed=seed, size=size, max_disp=max_disp, gamma=gamma, textures=textures,
                 frames_out=frames_out, window=window, windows=windows, min_disp=min_disp, objects=objects)
     cached_textures(textures)  # a bad --textures folder fails here, before anything is written
-    splits = {"train": [SyntheticTask("train", i, **opts) for i in range(count)]}
-    if test_count:  # test scenes use indices after the training ones: no scene is in both
-        splits["test"] = [SyntheticTask("test", count + i, **opts) for i in range(test_count)]
-    manifest = generate(out, "synthetic", config, splits, render_task, shard_size=shard_size,
-                        workers=workers, keep_frames=keep_frames)
+    manifest = generate(out, "synthetic", config, synthetic_splits(count, test_count, **opts), render_task,
+                        shard_size=shard_size, workers=workers, keep_frames=keep_frames)
     total = sum(s["samples"] for s in manifest["splits"].values())
     click.echo(f"{out}: {total} samples in {len(manifest['shards'])} shards"
                + (f"; frames in {frames_out}" if frames_out else ""))

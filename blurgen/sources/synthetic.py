@@ -254,6 +254,15 @@ class SyntheticTask:
     objects: int = 4  # most moving patches in front of the background (0: camera motion only)
 
 
+def synthetic_splits(count, test_count=0, **options):
+    """{"train": tasks 0..count-1, "test": the next test_count}: test scenes are never training scenes.
+    ``options``: the other :class:`SyntheticTask` fields, shared by all tasks."""
+    splits = {"train": [SyntheticTask("train", i, **options) for i in range(count)]}
+    if test_count:
+        splits["test"] = [SyntheticTask("test", count + i, **options) for i in range(test_count)]
+    return splits
+
+
 _TEXTURES = {}
 
 
