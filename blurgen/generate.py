@@ -1,14 +1,12 @@
 """The generation loop every source shares: ordered tasks, parallel rendering, resumable shard writing."""
 
 import itertools
-import queue
-import threading
 from dataclasses import dataclass
 
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
-from .handoff import Sender, receive, shared_folder
+from .handoff import Sender, receive, shared_folder, taken_count
 from .shards.writer import ShardWriter
 
 
@@ -27,33 +25,24 @@ def run_tasks(render, tasks, workers=1):
     return _parallel(render, tasks, workers)
 
 
-def _parallel(render, tasks, workers):
-    with shared_folder() as folder:  # sample arrays come back through shared memory
-        send = render if folder is None else Sender(render, folder)
-        for result in Parallel(n_jobs=workers, return_as="generator")(delayed(send)(t) for t in tasks):
-            yield receive(result)
-
-
 def run_bounded(render, tasks, workers, ahead):
-    """:func:`run_tasks` for a slow consumer: joblib dispatches on completion, not on consumption, so
-    workers would pile up results in memory; here a thread feeds them chunk by chunk of ``ahead``
-    tasks into a queue of ``ahead`` results, so at most ~2*ahead wait and neither side idles early."""
-    ready = queue.Queue(maxsize=ahead)
+    """:func:`run_tasks` for a slow consumer: a worker's result waits until the consumer is fewer than
+    ``ahead`` results behind it (joblib alone would pile up results for as long as workers run ahead).
+    The bound holds for workers that share this machine's memory (see :class:`handoff.Sender`)."""
+    if workers == 1:
+        return map(render, tasks)
+    return _parallel(render, tasks, workers, ahead)
 
-    def produce():
-        try:
-            for i in range(0, len(tasks), ahead):
-                for result in run_tasks(render, tasks[i:i + ahead], workers):
-                    ready.put((result,))
-        except BaseException as e:  # handed to the consumer, which raises it
-            ready.put(e)
-        ready.put(None)
 
-    threading.Thread(target=produce, daemon=True).start()
-    while (item := ready.get()) is not None:
-        if isinstance(item, BaseException):
-            raise item
-        yield item[0]
+def _parallel(render, tasks, workers, ahead=None):
+    with shared_folder() as folder:  # sample arrays come back through shared memory
+        taken = taken_count(folder, create=True)
+        send = Sender(render, folder, ahead)
+        results = Parallel(n_jobs=workers, return_as="generator", batch_size=1 if ahead else "auto")(
+            delayed(send)(i, t) for i, t in enumerate(tasks))
+        for result in results:
+            taken[0] += 1
+            yield receive(result)
 
 
 def _labelled(results, label, batch):

@@ -3,14 +3,23 @@
 Pickled through loky's pipes, the three 720p images of a high-speed window cost ~25 ms of the main
 process's time (four copies and fresh pages each); written by the worker into a file in a per-run
 folder in /dev/shm and mapped by the main process, ~3 ms. No library does this for *results*
-(joblib memmaps only arguments). Everything falls back to plain pickling: no /dev/shm, a worker on
-another host (Dask, Ray: the folder is not there), or a full /dev/shm.
+(joblib memmaps only arguments). Once the main process drops a result's arrays, its file goes back to
+the workers, who write later results over it: pages that already exist cost no allocation, zeroing
+and freeing on either side. A result falls back to plain pickling when its worker is on another
+host (Dask, Ray: the folder is not there) or /dev/shm is full; without /dev/shm the folder is a
+plain temporary one.
+
+The folder also holds the count of results the main process has taken, which bounds how far workers
+get ahead of a slow consumer (see :class:`Sender`).
 """
 
 import mmap
 import os
 import shutil
 import tempfile
+import threading
+import time
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -18,6 +27,9 @@ import numpy as np
 
 SHM = "/dev/shm"
 MIN_BYTES = 1 << 16  # smaller arrays pickle faster than a file round trip
+FREE = "free-"  # prefix of a result file nobody maps any more
+TAKEN = "taken"  # the count of results the main process has taken: an int64
+_live, _live_lock = set(), threading.Lock()  # this process's folders not yet removed
 
 
 @dataclass(frozen=True)
@@ -29,6 +41,28 @@ class _Mapped:
     rest: dict
 
 
+def _claim(folder):
+    """A file for a worker's result: a free one if there is one, else a new one."""
+    for name in os.listdir(folder):  # no such folder: a worker on another host
+        if name.startswith(FREE):
+            path = os.path.join(folder, name[len(FREE):])
+            try:
+                os.rename(os.path.join(folder, name), path)  # atomic: one worker wins it
+                return path
+            except FileNotFoundError:
+                continue
+    fd, path = tempfile.mkstemp(dir=folder)
+    os.close(fd)
+    return path
+
+
+def _free(path):
+    folder, name = os.path.split(path)
+    with _live_lock:  # a file renamed while its folder is being removed would keep the folder alive
+        if folder in _live:
+            os.rename(path, os.path.join(folder, FREE + name))
+
+
 def _write(sample, folder):
     arrays = {k: np.ascontiguousarray(v) for k, v in sample.items()
               if isinstance(v, np.ndarray) and v.nbytes >= MIN_BYTES and not v.dtype.hasobject}
@@ -36,14 +70,15 @@ def _write(sample, folder):
         return sample
     path, layout, offset = None, {}, 0
     try:
-        fd, path = tempfile.mkstemp(dir=folder)  # no such folder: a worker on another host
-        with open(fd, "wb", buffering=0) as f:
+        path = _claim(folder)
+        with open(path, "r+b", buffering=0) as f:
             for k, v in arrays.items():
                 view = memoryview(v).cast("B")
                 while view:  # a raw write may be short
                     view = view[f.write(view):]
                 layout[k] = (offset, v.shape, v.dtype.str)
                 offset += v.nbytes
+            f.truncate(offset)  # a reused file may have been longer
     except OSError:  # that, or /dev/shm is full: this one goes by pickle
         if path is not None:
             os.unlink(path)
@@ -54,20 +89,47 @@ def _write(sample, folder):
 def _read(mapped):
     with open(mapped.path, "r+b") as f:
         buf = mmap.mmap(f.fileno(), 0)  # shared, writable (a private map costs a copy per page written)
-    os.unlink(mapped.path)  # nobody else has it now; the memory lives on until the arrays are dropped
+    weakref.finalize(buf, _free, mapped.path)  # when the last array over it is gone
     arrays = {k: np.frombuffer(buf, np.dtype(dtype), int(np.prod(shape)), offset).reshape(shape)
               for k, (offset, shape, dtype) in mapped.arrays.items()}
     return {**mapped.rest, **arrays}
 
 
+def taken_count(folder, create=False):
+    """The run's count of results the main process has taken, a 1-element int64 array in shared memory
+    (None in a worker on another host)."""
+    global _taken
+    if _taken[0] != folder:
+        try:
+            with open(os.path.join(folder, TAKEN), "w+b" if create else "r+b", buffering=0) as f:
+                if create:
+                    f.write(bytes(8))
+                _taken = (folder, np.frombuffer(mmap.mmap(f.fileno(), 8), np.int64))
+        except FileNotFoundError:
+            return None
+    return _taken[1]
+
+
+_taken = (None, None)  # (folder, count) of the run this process last took part in
+
+
 class Sender:
-    """``render`` for a worker: its sample dicts (or lists of them) come back as :class:`_Mapped`."""
+    """``render`` for a worker: its sample dicts (or lists of them) come back as :class:`_Mapped`.
 
-    def __init__(self, render, folder):
-        self.render, self.folder = render, folder
+    With ``ahead``, the result of task ``i`` waits in its worker until the main process has taken
+    result ``i - ahead``: joblib dispatches on completion, not consumption, and blocking its dispatch
+    would block the thread that hands results back. Free of deadlock when tasks reach workers one at a
+    time in order (``batch_size=1``): the result the main process waits for never waits itself.
+    """
 
-    def __call__(self, task):
+    def __init__(self, render, folder, ahead=None):
+        self.render, self.folder, self.ahead = render, folder, ahead
+
+    def __call__(self, index, task):
         result = self.render(task)
+        taken = None if self.ahead is None else taken_count(self.folder)
+        while taken is not None and taken[0] <= index - self.ahead:
+            time.sleep(0.002)
         if isinstance(result, dict):
             return _write(result, self.folder)
         if isinstance(result, list):
@@ -86,17 +148,18 @@ def receive(result):
 
 @contextmanager
 def shared_folder():
-    """A fresh folder in /dev/shm for one run's results (None without /dev/shm), removed afterwards;
+    """A fresh folder for one run's results, in /dev/shm where there is one, removed afterwards;
     registered with loky's resource tracker, which removes it if this process is killed."""
-    if not os.path.isdir(SHM) or not os.access(SHM, os.W_OK):
-        yield None
-        return
     from joblib.externals.loky.backend import resource_tracker
 
-    folder = tempfile.mkdtemp(prefix="blurgen_", dir=SHM)
+    shm = os.path.isdir(SHM) and os.access(SHM, os.W_OK)
+    folder = tempfile.mkdtemp(prefix="blurgen_", dir=SHM if shm else None)
     resource_tracker.register(folder, "folder")
+    _live.add(folder)
     try:
         yield folder
     finally:
+        with _live_lock:
+            _live.discard(folder)
         shutil.rmtree(folder, ignore_errors=True)
         resource_tracker.unregister(folder, "folder")

@@ -1,6 +1,8 @@
 """The data path's fast parts: uint16 averaging with one rounding pass, and the shared-memory handoff."""
 
 import os
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,6 +64,16 @@ def test_parallel_results_come_back_through_shared_memory_unchanged(monkeypatch)
     assert no_shared_folders_left()
 
 
+def test_files_of_consumed_results_are_written_over_without_changing_any_result(monkeypatch):
+    mapped = []
+    read = handoff._read
+    monkeypatch.setattr(handoff, "_read", lambda m: mapped.append(m.path) or read(m))
+    # ahead=2 keeps ~3 tasks (6 samples) alive at a time; each result is dropped before the next
+    for a, b in zip(run_bounded(render, list(range(30)), 2, ahead=2), run_tasks(render, range(30), 1)):
+        assert_same_results([a], [b])
+    assert len(mapped) == 30 and len(set(mapped)) <= 12  # 30 samples (10 tasks skip, 10 give 2) in <= 12 files
+
+
 def assert_same_results(parallel, serial, mapped=True):
     assert [type(r) for r in parallel] == [type(r) for r in serial]
     for a, b in zip(parallel, serial):
@@ -87,20 +99,53 @@ def fails_at_3(task):
     return render(task)
 
 
-def test_bounded_run_keeps_task_order_across_chunks_and_raises_a_workers_error():
+def test_bounded_run_keeps_task_order_and_raises_a_workers_error():
     serial = list(run_tasks(render, range(11), 1))
-    assert_same_results(list(run_bounded(render, list(range(11)), 2, ahead=2)), serial)  # 6 chunks
+    assert_same_results(list(run_bounded(render, list(range(11)), 2, ahead=2)), serial)
     assert_same_results(list(run_bounded(render, list(range(11)), 1, ahead=2)), serial, mapped=False)
-    with pytest.raises(ValueError, match="task 3 broke"):  # in chunk 2 of 6
+    assert_same_results(list(run_bounded(render, list(range(11)), 2, ahead=1)), serial)  # one at a time
+    with pytest.raises(ValueError, match="task 3 broke"):
         list(run_bounded(fails_at_3, list(range(11)), 2, ahead=2))
     assert no_shared_folders_left()
 
 
-def test_worker_without_the_folder_sends_the_sample_itself(tmp_path):
+def test_a_result_waits_until_the_main_process_is_fewer_than_ahead_behind():
+    with handoff.shared_folder() as folder:
+        taken = handoff.taken_count(folder, create=True)
+        send = handoff.Sender(render, folder, ahead=2)
+        done = []
+        worker = threading.Thread(target=lambda: done.append(send(5, 0)))
+        worker.start()
+        for count in (0, 3):  # result 3 not taken yet: result 5 would be 2 ahead
+            taken[0] = count
+            worker.join(0.2)
+            assert worker.is_alive() and not done
+        taken[0] = 4
+        worker.join(5)
+        assert not worker.is_alive() and handoff.receive(done[0])["meta"] == {"task": 0}
+        assert handoff.receive(send(1, 0))["meta"] == {"task": 0}  # within reach: no wait
+
+
+def test_worker_without_the_folder_pickles_and_a_freed_file_takes_the_next_result(tmp_path):
     sample = render(0)
-    assert handoff.Sender(render, str(tmp_path / "elsewhere"))(0)["meta"] == sample["meta"]
-    mapped = handoff.Sender(render, str(tmp_path))(0)
-    assert isinstance(mapped, handoff._Mapped) and set(mapped.arrays) == {"blurred", "flow_fwd"}
-    back = handoff.receive(mapped)
-    assert np.array_equal(back["flow_fwd"], sample["flow_fwd"]) and np.array_equal(back["valid"], sample["valid"])
-    assert list(tmp_path.iterdir()) == []  # unlinked on receipt
+    assert handoff.Sender(render, str(tmp_path / "elsewhere"))(0, 0)["meta"] == sample["meta"]
+    with handoff.shared_folder() as folder:
+        folder = Path(folder)
+        mapped = handoff.Sender(render, str(folder))(0, 0)
+        assert isinstance(mapped, handoff._Mapped) and set(mapped.arrays) == {"blurred", "flow_fwd"}
+        back = handoff.receive(mapped)
+        assert np.array_equal(back["flow_fwd"], sample["flow_fwd"]) and np.array_equal(back["valid"], sample["valid"])
+        [used] = list(folder.iterdir())
+        inode = used.stat().st_ino
+        del back
+        [free] = list(folder.iterdir())  # the arrays are gone: the file is free for the next result
+        assert free.name == handoff.FREE + used.name and free.stat().st_ino == inode
+
+        small = {"blurred": np.full((128, 200, 3), 9, np.uint8), "meta": {"task": 6}}
+        again = handoff.Sender(lambda t: small, str(folder))(1, 0)  # written over it, and the file cut to size
+        assert list(folder.iterdir()) == [used] and used.stat().st_ino == inode
+        assert used.stat().st_size == 128 * 200 * 3
+        back = handoff.receive(again)
+        assert np.array_equal(back["blurred"], small["blurred"]) and back["meta"] == {"task": 6}
+    assert not folder.exists() and back["blurred"][5, 5, 0] == 9  # mapped memory outlives the run's folder
+    del back  # its file is gone with the folder: nothing to free
