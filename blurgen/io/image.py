@@ -13,12 +13,13 @@ def read_image(path):
     path = Path(path)
     if not path.is_file():
         raise BlurgenError(f"{path}: image not found")
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+    # decoded straight to RGB: ~5% faster than BGR plus a conversion (bench/highspeed.py's floor)
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR_RGB | cv2.IMREAD_ANYDEPTH)
     if img is None:
         raise BlurgenError(f"{path}: not a readable image (corrupt or unsupported); re-export or remove it")
     if img.dtype == np.uint16:
         img = (img.astype(np.float32) * (255 / 65535) + 0.5).astype(np.uint8)
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return img
 
 
 def write_image(path, rgb):
