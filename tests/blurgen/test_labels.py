@@ -51,7 +51,7 @@ def test_fb_check_marks_the_round_trips_that_fail_or_leave_the_image():
     assert fb_valid(fwd, bwd, 2.0)[:, :w - 3].all()
 
 
-def test_ptlflow_labeller_pads_small_and_mixed_sizes_and_batches_like_single_pairs(random_pwcnet):
+def test_ptlflow_labeller_pads_small_and_mixed_sizes_and_batches_like_single_pairs(random_pwcnet, monkeypatch):
     a, b = shifted_pair(4, 2)
     c, d = shifted_pair(-3, 1, h=40, w=56)
     batch = random_pwcnet.flows([a, c, b], [b, d, a])
@@ -61,6 +61,16 @@ def test_ptlflow_labeller_pads_small_and_mixed_sizes_and_batches_like_single_pai
     single = random_pwcnet.flows([c], [d])[0]
     assert np.allclose(batch[1], single, atol=1e-4)
     assert not np.allclose(batch[0], batch[2], atol=1e-2)  # order matters: (a, b) is not (b, a)
+
+    forwards = []
+    forward = random_pwcnet._forward
+    monkeypatch.setattr(random_pwcnet, "_forward", lambda f, l: forwards.append(len(f)) or forward(f, l))
+    assert random_pwcnet.pairs_per_forward == 1  # on the CPU
+    random_pwcnet.flows([a, c, b], [b, d, a])
+    monkeypatch.setattr(random_pwcnet, "pairs_per_forward", None)  # as on a GPU: one forward per image size
+    together = random_pwcnet.flows([a, c, b], [b, d, a])
+    assert forwards == [1, 1, 1, 2, 1]
+    assert all(np.abs(x - y).max() < 1e-5 * np.abs(y).max() for x, y in zip(batch, together))  # float32 sums
 
 
 def test_local_checkpoint_file_loads_and_is_recorded_by_hash(random_pwcnet, tmp_path):
