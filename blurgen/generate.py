@@ -1,6 +1,7 @@
 """The generation loop every source shares: ordered tasks, parallel rendering, resumable shard writing."""
 
 import itertools
+import warnings
 from dataclasses import dataclass
 
 from joblib import Parallel, delayed
@@ -40,9 +41,14 @@ def _parallel(render, tasks, workers, ahead=None):
         send = Sender(render, folder, ahead)
         results = Parallel(n_jobs=workers, return_as="generator", batch_size=1 if ahead else "auto")(
             delayed(send)(i, t) for i, t in enumerate(tasks))
-        for result in results:
-            taken[0] += 1
-            yield receive(result)
+        try:
+            for result in results:
+                taken[0] += 1
+                yield receive(result)
+        finally:  # stopped early (an error, Ctrl-C): joblib's "N tasks executed but not used" says nothing new
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                results.close()
 
 
 def _labelled(results, label, batch):

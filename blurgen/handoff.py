@@ -122,16 +122,22 @@ class Sender:
     result ``i - ahead``: joblib dispatches on completion, not consumption, and blocking its dispatch
     would block the thread that hands results back. Free of deadlock when tasks reach workers one at a
     time in order (``batch_size=1``): the result the main process waits for never waits itself.
+    A worker whose main process is gone (killed) exits instead of waiting forever.
     """
 
     def __init__(self, render, folder, ahead=None):
         self.render, self.folder, self.ahead = render, folder, ahead
+        self.main = os.getpid()
 
     def __call__(self, index, task):
         _keep_freed_memory()
         result = self.render(task)
         taken = None if self.ahead is None else taken_count(self.folder)
         while taken is not None and taken[0] <= index - self.ahead:
+            try:
+                os.kill(self.main, 0)  # signal 0: only asks whether the process exists
+            except ProcessLookupError:
+                os._exit(1)  # nobody will take this result; loky's tracker removes the folder once all are gone
             time.sleep(0.002)
         if isinstance(result, dict):
             return _write(result, self.folder)

@@ -5,6 +5,7 @@ import platform
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -176,3 +177,27 @@ def test_a_worker_reuses_freed_memory_instead_of_faulting_in_fresh_pages_per_fra
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     untuned, tuned = map(float, out)
     assert untuned > 675 and tuned < 10  # a 720p frame is 675 pages: faulted in afresh, or reused
+
+
+def test_workers_waiting_for_a_killed_main_process_exit_and_its_folder_goes(tmp_path):
+    code = """if True:
+        import time
+        from blurgen import handoff
+        from blurgen.generate import run_bounded
+        import test_fast_paths
+        for result in run_bounded(test_fast_paths.render, list(range(40)), 2, ahead=2):
+            print(handoff._taken[0], flush=True)  # the run's folder
+            time.sleep(600)  # a consumer that never comes back: the workers wait at the gate
+    """
+    main = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": os.path.dirname(__file__)})
+    folder = Path(main.stdout.readline().strip())
+    time.sleep(1)  # the workers reach the gate
+    assert folder.is_dir() and len(list(folder.iterdir())) > 1
+    main.kill()
+    main.wait()
+    for _ in range(100):  # the workers notice within ms; loky's tracker then removes the folder
+        if not folder.exists():
+            break
+        time.sleep(0.1)
+    assert not folder.exists()
