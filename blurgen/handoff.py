@@ -32,6 +32,8 @@ FREE = "free-"  # prefix of a result file nobody maps any more
 TAKEN = "taken"  # the count of results the main process has taken: an int64
 _live, _live_lock = set(), threading.Lock()  # this process's folders not yet removed
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+_taken = (None, None)  # (folder, count) of the run this process last took part in
+_tuned = False  # whether this process keeps the memory it frees
 
 
 @dataclass(frozen=True)
@@ -112,9 +114,6 @@ def taken_count(folder, create=False):
     return _taken[1]
 
 
-_taken = (None, None)  # (folder, count) of the run this process last took part in
-
-
 class Sender:
     """``render`` for a worker: its sample dicts (or lists of them) come back as :class:`_Mapped`.
 
@@ -122,7 +121,8 @@ class Sender:
     result ``i - ahead``: joblib dispatches on completion, not consumption, and blocking its dispatch
     would block the thread that hands results back. Free of deadlock when tasks reach workers one at a
     time in order (``batch_size=1``): the result the main process waits for never waits itself.
-    A worker whose main process is gone (killed) exits instead of waiting forever.
+    A worker whose main process is gone (killed) exits instead of waiting forever. Workers keep the
+    memory they free (:func:`_keep_freed_memory`).
     """
 
     def __init__(self, render, folder, ahead=None):
@@ -159,9 +159,6 @@ def _keep_freed_memory():
             libc.mallopt(_M_TRIM_THRESHOLD, 256 << 20)
         except AttributeError:  # not glibc: nothing to tune
             pass
-
-
-_tuned = False
 
 
 def receive(result):
