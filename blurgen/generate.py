@@ -18,24 +18,18 @@ class Skipped:
     reason: str
 
 
-def run_tasks(render, tasks, workers=1):
+def run_tasks(render, tasks, workers=1, ahead=None):
     """Results of ``render(task)`` in task order; ``workers`` processes (joblib, so a Dask or Ray
-    backend set with ``joblib.parallel_config`` spreads the work over a cluster)."""
-    if workers == 1:
-        return map(render, tasks)
-    return _parallel(render, tasks, workers)
-
-
-def run_bounded(render, tasks, workers, ahead):
-    """:func:`run_tasks` for a slow consumer: a worker's result waits until the consumer is fewer than
-    ``ahead`` results behind it (joblib alone would pile up results for as long as workers run ahead).
-    The bound holds for workers that share this machine's memory (see :class:`handoff.Sender`)."""
+    backend set with ``joblib.parallel_config`` spreads the work over a cluster). For a slow consumer,
+    ``ahead`` bounds the results waiting for it: joblib dispatches on completion, not consumption, so
+    workers would otherwise pile them up. The bound holds for workers that share this machine's
+    memory (see :class:`handoff.Sender`)."""
     if workers == 1:
         return map(render, tasks)
     return _parallel(render, tasks, workers, ahead)
 
 
-def _parallel(render, tasks, workers, ahead=None):
+def _parallel(render, tasks, workers, ahead):
     with shared_folder() as folder:  # sample arrays come back through shared memory
         taken = taken_count(folder, create=True)
         send = Sender(render, folder, ahead)
@@ -80,7 +74,7 @@ def generate(out, source, config, splits, render, *, shard_size=256, workers=1, 
             if label is None:
                 results = run_tasks(render, tasks[start:], workers)
             else:
-                results = _labelled(run_bounded(render, tasks[start:], workers, max(label_batch, 8 * workers)),
+                results = _labelled(run_tasks(render, tasks[start:], workers, ahead=max(label_batch, 8 * workers)),
                                     label, label_batch)
             for task, result in enumerate(tqdm(results, desc=f"{source} {split}", total=len(tasks),
                                                initial=start, unit="task"), start):

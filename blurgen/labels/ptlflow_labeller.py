@@ -109,9 +109,8 @@ def load_model(name, ckpt=None, seed=0):
 
 class PtlflowLabeller:
     """Batched inference of a ptlflow model (one pair per forward on a CPU): images go in as BGR in
-    [0, 1], ``{"images": B×2×3×H×W}``,
-    padded (replicate) to the model's stride, at least two strides: ptlflow's pure-PyTorch correlation
-    divides by (size - 1) and gives NaN on a 1-pixel coarsest level."""
+    [0, 1], ``{"images": B×2×3×H×W}``, padded (replicate) to the model's stride, at least two strides:
+    ptlflow's pure-PyTorch correlation divides by (size - 1) and gives NaN on a 1-pixel coarsest level."""
 
     def __init__(self, name, ckpt=None, device="auto", corr_chunk=21, seed=0):
         self.torch = quiet_import("torch")

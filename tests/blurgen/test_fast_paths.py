@@ -14,7 +14,7 @@ import pytest
 
 from blurgen import handoff
 from blurgen.blur import _round_mean, average_frames
-from blurgen.generate import Skipped, run_bounded, run_tasks
+from blurgen.generate import Skipped, run_tasks
 
 
 def exact_mean(frames):
@@ -74,7 +74,7 @@ def test_files_of_consumed_results_are_written_over_without_changing_any_result(
     read = handoff._read
     monkeypatch.setattr(handoff, "_read", lambda m: mapped.append(m.path) or read(m))
     # ahead=2 keeps ~3 tasks (6 samples) alive at a time; each result is dropped before the next
-    for a, b in zip(run_bounded(render, list(range(30)), 2, ahead=2), run_tasks(render, range(30), 1)):
+    for a, b in zip(run_tasks(render, list(range(30)), 2, ahead=2), run_tasks(render, range(30), 1)):
         assert_same_results([a], [b])
     assert len(mapped) == 30 and len(set(mapped)) <= 12  # 30 samples (10 tasks skip, 10 give 2) in <= 12 files
 
@@ -106,11 +106,11 @@ def fails_at_3(task):
 
 def test_bounded_run_keeps_task_order_and_raises_a_workers_error():
     serial = list(run_tasks(render, range(11), 1))
-    assert_same_results(list(run_bounded(render, list(range(11)), 2, ahead=2)), serial)
-    assert_same_results(list(run_bounded(render, list(range(11)), 1, ahead=2)), serial, mapped=False)
-    assert_same_results(list(run_bounded(render, list(range(11)), 2, ahead=1)), serial)  # one at a time
+    assert_same_results(list(run_tasks(render, list(range(11)), 2, ahead=2)), serial)
+    assert_same_results(list(run_tasks(render, list(range(11)), 1, ahead=2)), serial, mapped=False)
+    assert_same_results(list(run_tasks(render, list(range(11)), 2, ahead=1)), serial)  # one at a time
     with pytest.raises(ValueError, match="task 3 broke"):
-        list(run_bounded(fails_at_3, list(range(11)), 2, ahead=2))
+        list(run_tasks(fails_at_3, list(range(11)), 2, ahead=2))
     assert no_shared_folders_left()
 
 
@@ -183,9 +183,9 @@ def test_workers_waiting_for_a_killed_main_process_exit_and_its_folder_goes(tmp_
     code = """if True:
         import time
         from blurgen import handoff
-        from blurgen.generate import run_bounded
+        from blurgen.generate import run_tasks
         import test_fast_paths
-        for result in run_bounded(test_fast_paths.render, list(range(40)), 2, ahead=2):
+        for result in run_tasks(test_fast_paths.render, list(range(40)), 2, ahead=2):
             print(handoff._taken[0], flush=True)  # the run's folder
             time.sleep(600)  # a consumer that never comes back: the workers wait at the gate
     """
