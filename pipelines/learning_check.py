@@ -29,11 +29,10 @@ MAX_DISP, MIN_DISP, CROP = 32.0, 8.0, 64
 
 def make_shards(out, count, test_count, size, max_disp, min_disp, objects, seed, workers):
     """Synthetic train/test shards (a rerun reuses them): test scenes are other scenes than the training ones."""
-    splits = synthetic_splits(count, test_count, seed=seed, size=(size, size), max_disp=max_disp,
-                              min_disp=min_disp, objects=objects)
-    config = {"seed": seed, "size": [size, size], "max_disp": max_disp, "min_disp": min_disp, "objects": objects,
-              "count": count, "test_count": test_count}
-    generate(out, "synthetic", config, splits, render_task, shard_size=256, workers=workers, keep_frames=False)
+    opts = dict(seed=seed, size=(size, size), max_disp=max_disp, min_disp=min_disp, objects=objects)
+    config = {**opts, "count": count, "test_count": test_count}  # the writer stores it as JSON: size a list
+    generate(out, "synthetic", config, synthetic_splits(count, test_count, **opts), render_task, shard_size=256,
+             workers=workers, keep_frames=False)
     return out
 
 

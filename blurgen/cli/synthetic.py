@@ -29,11 +29,9 @@ def command(out, seed, max_disp, gamma, workers, shard_size, keep_frames, count,
     """Render layered scenes with exact, occlusion-correct flow into shards in OUT."""
     if min_disp is not None and min_disp > max_disp:
         raise BlurgenError(f"--min-disp {min_disp} exceeds --max-disp {max_disp}; lower it")
-    config = {"seed": seed, "size": size, "max_disp": max_disp, "gamma": gamma, "textures": textures,
-              "count": count, "test_count": test_count, "frames_out": frames_out,
-              "window": window, "windows": windows, "min_disp": min_disp, "objects": objects}
     opts = dict(seed=seed, size=size, max_disp=max_disp, gamma=gamma, textures=textures,
                 frames_out=frames_out, window=window, windows=windows, min_disp=min_disp, objects=objects)
+    config = {**opts, "count": count, "test_count": test_count}
     cached_textures(textures)  # a bad --textures folder fails here, before anything is written
     manifest = generate(out, "synthetic", config, synthetic_splits(count, test_count, **opts), render_task,
                         shard_size=shard_size, workers=workers, keep_frames=keep_frames)
