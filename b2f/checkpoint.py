@@ -2,12 +2,12 @@
 config, so the model is rebuilt without flags. Loading uses ``torch.load(weights_only=True)``: a
 checkpoint cannot run code."""
 
-import os
 from pathlib import Path
 
 import torch
 
-from blurgen.errors import BlurgenError
+from blurgen.core.errors import BlurgenError, first_line
+from blurgen.core.files import atomic_path
 
 from .model import build_model
 
@@ -22,18 +22,20 @@ def read_weights(path):
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle, zip and torch errors alike mean "not a checkpoint we can read"
-        raise BlurgenError(f"{path}: not a readable checkpoint ({type(e).__name__}); "
-                           "pass a .ckpt from b2f-train or its model.pt") from None
+        raise BlurgenError(
+            f"{path}: not a readable checkpoint ({type(e).__name__}); pass a .ckpt from b2f-train or its model.pt"
+        ) from None
     if isinstance(ckpt, dict) and ckpt.get("format") == FORMAT:
         if ckpt.get("version") != VERSION:
-            raise BlurgenError(f"{path}: model file version {ckpt.get('version')}, this b2f reads {VERSION}; "
-                               "upgrade b2f")
+            raise BlurgenError(
+                f"{path}: model file version {ckpt.get('version')}, this b2f reads {VERSION}; upgrade b2f"
+            )
         return dict(ckpt["model_config"]), ckpt["state_dict"]
     config = ckpt.get("hyper_parameters", {}).get("model_config") if isinstance(ckpt, dict) else None
     if config is None or "state_dict" not in ckpt:
         raise BlurgenError(f"{path}: checkpoint has no b2f model config; pass a .ckpt from b2f-train or its model.pt")
     prefix = "model."
-    return dict(config), {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    return dict(config), {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
 
 
 def load_into(model, state_dict, path):
@@ -41,8 +43,9 @@ def load_into(model, state_dict, path):
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as e:
-        first = str(e).splitlines()[0].rstrip(":. ")
-        raise BlurgenError(f"{path}: weights do not fit this model ({first}); check --arch/--no-stn/--no-rb") from None
+        raise BlurgenError(
+            f"{path}: weights do not fit this model ({first_line(e)}); check --arch/--no-stn/--no-rb"
+        ) from None
 
 
 def load_model(path, device="cpu"):
@@ -60,7 +63,13 @@ def save_model(path, model, config):
     """Write the exported model file (config + weights only) atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": FORMAT, "version": VERSION, "model_config": dict(config),
-                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(
+            {
+                "format": FORMAT,
+                "version": VERSION,
+                "model_config": dict(config),
+                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            },
+            tmp,
+        )

@@ -4,8 +4,8 @@ import dataclasses
 
 import click
 
-from blurgen.cli.options import device_option
-from blurgen.cli.runner import run
+from blurgen.core.cli import device_option, next_free, run
+from blurgen.core.errors import BlurgenError
 
 from .run_config import DIRECTIONS, PRECISIONS, SCHEDULES
 
@@ -46,52 +46,110 @@ def parse_devices(ctx, param, value):
 
 @click.command("b2f-train", context_settings=SETTINGS)
 @click.argument("shards", type=shard_dir)
-@click.option("--out", "-o", type=click.Path(file_okay=False), required=True, help="Run folder.")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Run folder [default: runs/<n>, the next free number].",
+)
 @click.option("--split", default="train", show_default=True, help="Shard split to train on.")
 @click.option("--val", type=shard_dir, default=None, help="Shards evaluated (min-EPE) after every epoch.")
 @click.option("--val-split", default="test", show_default=True, help="Split of --val.")
-@click.option("--schedule", type=click.Choice(tuple(SCHEDULES)), default="scratch", show_default=True,
-              help="The paper's presets: scratch = 300 epochs halved at 100/150/200/250; "
-                   "finetune = 120 epochs halved at 60/80/100; lr 1e-4.")
+@click.option(
+    "--schedule",
+    type=click.Choice(tuple(SCHEDULES)),
+    default="scratch",
+    show_default=True,
+    help="The paper's presets: scratch = 300 epochs halved at 100/150/200/250; "
+    "finetune = 120 epochs halved at 60/80/100; lr 1e-4.",
+)
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Override the schedule's epochs.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Initial learning rate [1e-4].")
-@click.option("--milestones", callback=parse_milestones, default=None,
-              help="Epochs at which the learning rate halves, e.g. 100,150 (overrides the schedule's).")
+@click.option(
+    "--milestones",
+    callback=parse_milestones,
+    default=None,
+    help="Epochs at which the learning rate halves, e.g. 100,150 (overrides the schedule's).",
+)
 @click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True, help="Per device.")
-@click.option("--crop", default="256", show_default=True, callback=parse_crop,
-              help="Training crop, N or HxW, multiples of 64 (centre crop unless --random-crop).")
+@click.option(
+    "--crop",
+    default="256",
+    show_default=True,
+    callback=parse_crop,
+    help="Training crop, N or HxW, multiples of 64 (centre crop unless --random-crop).",
+)
 @click.option("--random-crop", is_flag=True, help="Random instead of centre crops.")
 @click.option("--flip", is_flag=True, help="Random left-right and up-down flips (flow mirrored with them).")
-@click.option("--direction", type=click.Choice(DIRECTIONS), default="fwd", show_default=True,
-              help="Loss target: fwd = flow_fwd (the paper); min = per sample the lower of the losses against "
-                   "flow_fwd and flow_bwd (a blur looks the same played backwards).")
+@click.option(
+    "--direction",
+    type=click.Choice(DIRECTIONS),
+    default="fwd",
+    show_default=True,
+    help="Loss target: fwd = flow_fwd (the paper); min = per sample the lower of the losses against "
+    "flow_fwd and flow_bwd (a blur looks the same played backwards).",
+)
 @click.option("--init", type=checkpoint_file, default=None, help="Start from these weights (fine-tuning).")
-@click.option("--arch", type=click.Choice(("b2f", "unet")), default="b2f", show_default=True,
-              help="unet: the ablation that predicts flow from encoder features alone.")
+@click.option(
+    "--arch",
+    type=click.Choice(("b2f", "unet")),
+    default="b2f",
+    show_default=True,
+    help="unet: the ablation that predicts flow from encoder features alone.",
+)
 @click.option("--no-stn", is_flag=True, help="Ablation: no spatial transformer in the feature decoders.")
 @click.option("--no-rb", is_flag=True, help="Ablation: no refining blocks in the feature decoders.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for initialisation, order and crops.")
 @device_option
-@click.option("--devices", default="auto", callback=parse_devices, show_default=True,
-              help="Devices per node (GPUs; several means DDP).")
-@click.option("--num-nodes", type=click.IntRange(1), default=1, show_default=True,
-              help="Nodes (launched by torchrun or SLURM).")
+@click.option(
+    "--devices",
+    default="auto",
+    callback=parse_devices,
+    show_default=True,
+    help="Devices per node (GPUs; several means DDP).",
+)
+@click.option(
+    "--num-nodes", type=click.IntRange(1), default=1, show_default=True, help="Nodes (launched by torchrun or SLURM)."
+)
 @click.option("--precision", type=click.Choice(PRECISIONS), default="32-true", show_default=True)
 @click.option("--workers", type=click.IntRange(0), default=None, help="DataLoader workers [cores, at most 8].")
-@click.option("--limit-batches", type=click.IntRange(1), default=None,
-              help="Batches per epoch (train and val), for quick checks.")
-@click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Stop at the first epoch end after this long (e.g. a job's time limit); --resume continues.")
+@click.option(
+    "--limit-batches", type=click.IntRange(1), default=None, help="Batches per epoch (train and val), for quick checks."
+)
+@click.option(
+    "--max-minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Stop at the first epoch end after this long (e.g. a job's time limit); --resume continues.",
+)
 @click.option("--resume", is_flag=True, help="Continue RUN exactly from its last finished epoch.")
-def train_command(shards, out, arch, no_stn, no_rb, resume, device, devices, num_nodes, workers, max_minutes,
-                  **options):
+def train_command(
+    shards, out, arch, no_stn, no_rb, resume, device, devices, num_nodes, workers, max_minutes, **options
+):
     """Train B2F-net on the shards in SHARDS into the run folder --out."""
     from .model import ModelConfig
     from .train import train
 
+    if out is None:
+        if resume:
+            raise BlurgenError("--resume needs the run folder: pass --out RUN")
+        out = next_free("runs")
+        click.echo(f"run folder: {out}", err=True)
+
     config = dataclasses.asdict(ModelConfig(arch=arch, stn=not no_stn, rb=not no_rb))
-    train(shards, out, config, resume=resume, device=device, devices=devices, num_nodes=num_nodes,
-          workers=workers, max_minutes=max_minutes, **options)
+    train(
+        shards,
+        out,
+        config,
+        resume=resume,
+        device=device,
+        devices=devices,
+        num_nodes=num_nodes,
+        workers=workers,
+        max_minutes=max_minutes,
+        **options,
+    )
     click.echo(f"{out}: trained; model in {out}/model.pt, checkpoints in {out}/checkpoints")
 
 
@@ -99,8 +157,13 @@ def train_command(shards, out, arch, no_stn, no_rb, resume, device, devices, num
 @click.argument("ckpt", type=checkpoint_file)
 @click.argument("shards", type=shard_dir)
 @click.option("--split", default="test", show_default=True, help="Shard split to evaluate.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
-              help="Report file [beside CKPT: <ckpt>.eval-<shards>-<split>.json].")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Report file [beside CKPT: <ckpt>.eval-<shards>-<split>.json].",
+)
 @device_option
 @click.option("--workers", type=click.IntRange(0), default=None, help="DataLoader workers [cores, at most 8].")
 def evaluate_command(ckpt, shards, split, json_path, device, workers):
@@ -118,8 +181,14 @@ def evaluate_command(ckpt, shards, split, json_path, device, workers):
 @click.argument("ckpt", type=checkpoint_file)
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--out", "-o", type=click.Path(file_okay=False), required=True, help="Output folder.")
-@click.option("--format", "fmt", type=click.Choice(("flo", "png", "npy")), default="flo", show_default=True,
-              help="Flow file: Middlebury .flo, KITTI 16-bit .png, or .npy (H×W×2 float32).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("flo", "png", "npy")),
+    default="flo",
+    show_default=True,
+    help="Flow file: Middlebury .flo, KITTI 16-bit .png, or .npy (H×W×2 float32).",
+)
 @device_option
 def predict_command(ckpt, images, out, fmt, device):
     """Estimate flow for each blurred IMAGE: OUT/<name>.<format> and OUT/<name>_color.png."""

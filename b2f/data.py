@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from blurgen.errors import BlurgenError
+from blurgen.core.errors import BlurgenError
 from blurgen.shards import ShardReader
 
 TRAIN_FIELDS = ("blurred", "flow_fwd", "valid")
@@ -37,8 +37,10 @@ class ShardDataset(Dataset):
         if crop is not None:
             small = [(s["H"], s["W"]) for s in self.reader.shards if s["H"] < crop[0] or s["W"] < crop[1]]
             if small:
-                raise BlurgenError(f"{root}: split '{split}' has {small[0][0]}x{small[0][1]} images, smaller than "
-                                   f"the {crop[0]}x{crop[1]} crop; use a smaller --crop")
+                raise BlurgenError(
+                    f"{root}: split '{split}' has {small[0][0]}x{small[0][1]} images, smaller than "
+                    f"the {crop[0]}x{crop[1]} crop; use a smaller --crop"
+                )
 
     def __len__(self):
         return len(self.reader)
@@ -64,9 +66,11 @@ class ShardDataset(Dataset):
                         s[name] = np.flip(s[name], axis)
                     for name in flows:
                         s[name] = s[name] * np.array([-1, 1] if component == 0 else [1, -1], np.float32)
-        out = {"index": index,
-               "image": torch.from_numpy(np.ascontiguousarray(s["blurred"])).permute(2, 0, 1).float() / 255,
-               "valid": torch.from_numpy(np.ascontiguousarray(s["valid"]) != 0)}
+        out = {
+            "index": index,
+            "image": torch.from_numpy(np.ascontiguousarray(s["blurred"])).permute(2, 0, 1).float() / 255,
+            "valid": torch.from_numpy(np.ascontiguousarray(s["valid"]) != 0),
+        }
         for name in flows:
             out[name] = torch.from_numpy(np.ascontiguousarray(s[name])).permute(2, 0, 1).contiguous()
         return out
@@ -87,8 +91,8 @@ def loader_workers():
 
 
 class ShardDataModule(L.LightningDataModule):
-    """Train and validation loaders (the trainer skips validation when there is no val set); samplers are built here because only now are the
-    world size and rank known, so the same code serves one device and DDP."""
+    """Train and validation loaders (the trainer skips validation when there is no val set). Samplers are
+    built here because only now are the world size and rank known, so the same code serves one device and DDP."""
 
     def __init__(self, train, val=None, batch_size=4, workers=0, seed=0, pin_memory=False):
         super().__init__()
@@ -96,15 +100,27 @@ class ShardDataModule(L.LightningDataModule):
         self.batch_size, self.workers, self.seed, self.pin_memory = batch_size, workers, seed, pin_memory
 
     def _loader(self, dataset, sampler):
-        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, num_workers=self.workers,
-                          pin_memory=self.pin_memory, persistent_workers=self.workers > 0)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            num_workers=self.workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.workers > 0,
+        )
 
     def train_dataloader(self):
-        sampler = EpochSampler(self.train_set, num_replicas=self.trainer.world_size,
-                               rank=self.trainer.global_rank, shuffle=True, seed=self.seed)
+        sampler = EpochSampler(
+            self.train_set,
+            num_replicas=self.trainer.world_size,
+            rank=self.trainer.global_rank,
+            shuffle=True,
+            seed=self.seed,
+        )
         return self._loader(self.train_set, sampler)
 
     def val_dataloader(self):
-        sampler = DistributedSampler(self.val_set, num_replicas=self.trainer.world_size,
-                                     rank=self.trainer.global_rank, shuffle=False)
+        sampler = DistributedSampler(
+            self.val_set, num_replicas=self.trainer.world_size, rank=self.trainer.global_rank, shuffle=False
+        )
         return self._loader(self.val_set, sampler)

@@ -8,8 +8,8 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from blurgen.device import resolve_device
-from blurgen.shards.manifest import atomic_write_text
+from blurgen.core.device import resolve_device
+from blurgen.core.files import atomic_write_text
 
 from .checkpoint import load_model
 from .data import EVAL_FIELDS, ShardDataset, loader_workers
@@ -39,18 +39,29 @@ def evaluate(ckpt, shards, split="test", device="auto", workers=None, progress=T
     for batch in tqdm(loader, desc=f"eval {split}", unit="img", disable=not progress):
         batch = {k: v.to(dev) for k, v in batch.items()}
         pred = model.predict(batch["image"])
-        scores = {"model": flow_metrics(pred, batch["flow_fwd"], batch["flow_bwd"], batch["valid"]),
-                  "zero_flow": flow_metrics(torch.zeros_like(pred), batch["flow_fwd"], batch["flow_bwd"],
-                                            batch["valid"])}
+        scores = {
+            "model": flow_metrics(pred, batch["flow_fwd"], batch["flow_bwd"], batch["valid"]),
+            "zero_flow": flow_metrics(torch.zeros_like(pred), batch["flow_fwd"], batch["flow_bwd"], batch["valid"]),
+        }
         index = int(batch["index"][0])
-        per_image.append({"index": index, "sequence": dataset.reader.meta(index).get("sequence"),
-                          **{who: {k: float(v[0]) for k, v in m.items()} for who, m in scores.items()}})
-    return {"checkpoint": str(Path(ckpt).resolve()), "shards": str(Path(shards).resolve()), "split": split,
-            "model_config": config, "images": len(per_image),
-            "without_valid_pixels": sum(bool(np.isnan(r["model"]["epe_min"])) for r in per_image),
-            "model": _summary([r["model"] for r in per_image]),
-            "zero_flow": _summary([r["zero_flow"] for r in per_image]),
-            "per_image": per_image}
+        per_image.append(
+            {
+                "index": index,
+                "sequence": dataset.reader.meta(index).get("sequence"),
+                **{who: {k: float(v[0]) for k, v in m.items()} for who, m in scores.items()},
+            }
+        )
+    return {
+        "checkpoint": str(Path(ckpt).resolve()),
+        "shards": str(Path(shards).resolve()),
+        "split": split,
+        "model_config": config,
+        "images": len(per_image),
+        "without_valid_pixels": sum(bool(np.isnan(r["model"]["epe_min"])) for r in per_image),
+        "model": _summary([r["model"] for r in per_image]),
+        "zero_flow": _summary([r["zero_flow"] for r in per_image]),
+        "per_image": per_image,
+    }
 
 
 def default_json_path(ckpt, shards, split):
@@ -70,6 +81,8 @@ def format_table(report):
     lines = [f"{report['shards']} [{report['split']}]: {report['images']} images", header]
     for label, key in (("model", "model"), ("zero flow", "zero_flow")):
         m = report[key]
-        lines.append(f"{label:10}{m['epe_min']:9.3f}{m['epe_fwd']:9.3f}{m['epe_bwd']:9.3f}"
-                     + "".join(f"{100 * m[f'acc{t}']:7.1f}%" for t in (1, 3, 5)))
+        lines.append(
+            f"{label:10}{m['epe_min']:9.3f}{m['epe_fwd']:9.3f}{m['epe_bwd']:9.3f}"
+            + "".join(f"{100 * m[f'acc{t}']:7.1f}%" for t in (1, 3, 5))
+        )
     return "\n".join(lines)

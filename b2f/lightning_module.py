@@ -19,8 +19,9 @@ class B2FModule(L.LightningModule):
     |λ| ≤ 1 and does not push the flow's magnitude along its axis; "min" does, and matches min-EPE.
     """
 
-    def __init__(self, model_config, lr=1e-4, milestones=(), lr_gamma=0.5, weight_decay=4e-4, betas=(0.9, 0.999),
-                 direction="fwd"):
+    def __init__(
+        self, model_config, lr=1e-4, milestones=(), lr_gamma=0.5, weight_decay=4e-4, betas=(0.9, 0.999), direction="fwd"
+    ):
         super().__init__()
         self.save_hyperparameters()
         self.model = build_model(dict(model_config))
@@ -31,15 +32,28 @@ class B2FModule(L.LightningModule):
     def loss(self, flows, batch):
         if self.hparams.direction == "fwd":
             return multiscale_loss(flows, batch["flow_fwd"], batch["valid"])
-        per_sample = [torch.minimum(*(multiscale_loss([f[i:i + 1] for f in flows], batch[name][i:i + 1],
-                                                      batch["valid"][i:i + 1]) for name in ("flow_fwd", "flow_bwd")))
-                      for i in range(len(batch["image"]))]
+        per_sample = [
+            torch.minimum(
+                *(
+                    multiscale_loss([f[i : i + 1] for f in flows], batch[name][i : i + 1], batch["valid"][i : i + 1])
+                    for name in ("flow_fwd", "flow_bwd")
+                )
+            )
+            for i in range(len(batch["image"]))
+        ]
         return torch.stack(per_sample).mean()
 
     def training_step(self, batch, batch_idx):
         loss = self.loss(self.model(batch["image"]), batch)
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(batch["image"]),
-                 sync_dist=True)
+        self.log(
+            "train/loss",
+            loss,
+            prog_bar=True,
+            on_step=True,
+            on_epoch=True,
+            batch_size=len(batch["image"]),
+            sync_dist=True,
+        )
         return loss
 
     def validation_step(self, batch, batch_idx):
@@ -48,8 +62,9 @@ class B2FModule(L.LightningModule):
         for name in NAMES:
             values = metrics[name][~metrics[name].isnan()].float()
             if len(values):
-                self.log(f"val/{name}", values.mean(), batch_size=len(values), prog_bar=name == "epe_min",
-                         sync_dist=True)
+                self.log(
+                    f"val/{name}", values.mean(), batch_size=len(values), prog_bar=name == "epe_min", sync_dist=True
+                )
 
     def configure_optimizers(self):
         hp = self.hparams

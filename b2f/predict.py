@@ -1,32 +1,20 @@
 """b2f-predict: flow files and colour pictures for blurred images of any size."""
 
-import contextlib
-import os
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from blurgen.device import resolve_device
-from blurgen.errors import BlurgenError
-from blurgen.io.flow import write_flow
-from blurgen.io.image import read_image, write_image
-from blurgen.viz import flow_to_color
+from blurgen.core.device import resolve_device
+from blurgen.core.errors import BlurgenError
+from blurgen.core.files import atomic_path
+from blurgen.core.flow_io import write_flow
+from blurgen.core.images import read_image, write_image
+from blurgen.core.viz import flow_to_color
 
 from .checkpoint import load_model
 
 FORMATS = ("flo", "png", "npy")
-
-
-@contextlib.contextmanager
-def _atomic(path):
-    """Yield a temporary name with the same suffix (writers pick the format from it); rename when done."""
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def output_paths(image, out, fmt):
@@ -56,9 +44,9 @@ def predict(ckpt, images, out, fmt="flo", device="auto", progress=True):
         rgb = torch.from_numpy(read_image(image)).permute(2, 0, 1)[None].float().div(255)
         flow = model.predict(rgb.to(dev))[0].permute(1, 2, 0).cpu().numpy()
         flow_path, color_path = output_paths(image, out, fmt)
-        with _atomic(flow_path) as tmp:
+        with atomic_path(flow_path) as tmp:
             write_flow(tmp, flow, fmt=fmt)
-        with _atomic(color_path) as tmp:
+        with atomic_path(color_path) as tmp:
             write_image(tmp, flow_to_color(flow))
         written.append(flow_path)
     return written

@@ -6,7 +6,7 @@ Kept free of torch and Lightning so the CLI's help and checks start fast.
 import json
 from pathlib import Path
 
-from blurgen.errors import BlurgenError
+from blurgen.core.errors import BlurgenError
 
 # the paper's two schedules: (epochs, epochs at which the learning rate halves), both from 1e-4
 SCHEDULES = {"scratch": (300, (100, 150, 200, 250)), "finetune": (120, (60, 80, 100))}
@@ -17,9 +17,27 @@ DIRECTIONS = ("fwd", "min")  # the loss's target, see B2FModule
 FREE_ON_RESUME = ("epochs",)
 
 
-def run_config(shards, model_config, *, split="train", val=None, val_split="test", schedule="scratch",
-               epochs=None, lr=None, milestones=None, batch_size=4, crop=(256, 256), random_crop=False,
-               flip=False, init=None, seed=0, precision="32-true", limit_batches=None, direction="fwd"):
+def run_config(
+    shards,
+    model_config,
+    *,
+    split="train",
+    val=None,
+    val_split="test",
+    schedule="scratch",
+    epochs=None,
+    lr=None,
+    milestones=None,
+    batch_size=4,
+    crop=(256, 256),
+    random_crop=False,
+    flip=False,
+    init=None,
+    seed=0,
+    precision="32-true",
+    limit_batches=None,
+    direction="fwd",
+):
     """Everything that decides the trained weights, with the schedule preset filled in, as JSON-able dict."""
     if schedule not in SCHEDULES:
         raise BlurgenError(f"unknown schedule '{schedule}'; use one of {', '.join(SCHEDULES)}")
@@ -29,12 +47,24 @@ def run_config(shards, model_config, *, split="train", val=None, val_split="test
         raise BlurgenError(f"--crop {crop[0]}x{crop[1]}: B2F-net needs multiples of 64 (6 stride-2 levels)")
     preset_epochs, preset_milestones = SCHEDULES[schedule]
     config = {
-        "shards": _absolute(shards), "split": split, "val": _absolute(val), "val_split": val_split,
-        "schedule": schedule, "epochs": epochs or preset_epochs, "lr": lr or LR,
+        "shards": _absolute(shards),
+        "split": split,
+        "val": _absolute(val),
+        "val_split": val_split,
+        "schedule": schedule,
+        "epochs": epochs or preset_epochs,
+        "lr": lr or LR,
         "milestones": list(preset_milestones if milestones is None else milestones),
-        "batch_size": batch_size, "crop": list(crop), "random_crop": random_crop,
-        "flip": flip, "init": _absolute(init), "seed": seed, "precision": precision, "direction": direction,
-        "limit_batches": limit_batches, "model": dict(model_config),
+        "batch_size": batch_size,
+        "crop": list(crop),
+        "random_crop": random_crop,
+        "flip": flip,
+        "init": _absolute(init),
+        "seed": seed,
+        "precision": precision,
+        "direction": direction,
+        "limit_batches": limit_batches,
+        "model": dict(model_config),
     }
     return json.loads(json.dumps(config))  # as it will read back from config.json (tuples become lists)
 
@@ -52,6 +82,8 @@ def check_resume(out, config):
     changed = [k for k in stored if k not in FREE_ON_RESUME and stored[k] != config.get(k)]
     if changed:
         k = changed[0]
-        raise BlurgenError(f"{out}: run was started with {k}={stored[k]!r}, not {config.get(k)!r}; "
-                           "resume with the same options or start a new --out")
+        raise BlurgenError(
+            f"{out}: run was started with {k}={stored[k]!r}, not {config.get(k)!r}; "
+            "resume with the same options or start a new --out"
+        )
     return {**stored, **{k: config[k] for k in FREE_ON_RESUME}}

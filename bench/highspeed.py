@@ -30,12 +30,13 @@ import cv2
 import numpy as np
 
 from blurgen.cli import main as blurgen
-from blurgen.device import resolve_device
-from blurgen.generate import generate, run_tasks
-from blurgen.io.image import read_image
+from blurgen.core.device import resolve_device
+from blurgen.core.images import read_image
+from blurgen.core.quiet import quiet_import
+from blurgen.generate import generate
 from blurgen.labels import make_labeller
 from blurgen.labels.ptlflow_labeller import load_model
-from blurgen.quiet import quiet_import
+from blurgen.parallel import run_tasks
 from blurgen.sources.highspeed import decode_window, discover, window_tasks
 
 
@@ -52,8 +53,11 @@ def no_label(windows):
     for s in windows:
         shape = s["blurred"].shape[:2]
         if shape not in _ZEROS:
-            _ZEROS[shape] = {"flow_fwd": np.zeros((*shape, 2), np.float32),
-                             "flow_bwd": np.zeros((*shape, 2), np.float32), "valid": np.zeros(shape, np.uint8)}
+            _ZEROS[shape] = {
+                "flow_fwd": np.zeros((*shape, 2), np.float32),
+                "flow_bwd": np.zeros((*shape, 2), np.float32),
+                "valid": np.zeros(shape, np.uint8),
+            }
         s.update(_ZEROS[shape])
     return windows
 
@@ -116,9 +120,13 @@ def main():
     ap.add_argument("--sequences", type=int, default=4)
     ap.add_argument("--windows", type=int, default=8, help="Windows per sequence.")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--shard-size", type=int, default=8,
-                    help="Windows per shard: a long run closes (and checksums) a shard every 256 windows while "
-                         "the workers go on; a short run's single shard would checksum all of it at the end.")
+    ap.add_argument(
+        "--shard-size",
+        type=int,
+        default=8,
+        help="Windows per shard: a long run closes (and checksums) a shard every 256 windows while "
+        "the workers go on; a short run's single shard would checksum all of it at the end.",
+    )
     ap.add_argument("--flow", default="pwcnet")
     ap.add_argument("--pairs", type=int, default=4, help="Image pairs for the labeller timing (0: skip it).")
     ap.add_argument("--batch", type=int, default=2, help="Windows per labeller call (2 pairs each).")
@@ -131,28 +139,59 @@ def main():
         tmp = Path(tmp)
         t = time.perf_counter()
         try:
-            blurgen(["synthetic", "--out", str(tmp / "truth"), "--frames-out", str(tmp / "frames"), "--count",
-                     str(args.sequences), "--size", args.size, "--windows", str(args.windows), "--max-disp", "40"])
+            blurgen(
+                [
+                    "synthetic",
+                    "--out",
+                    str(tmp / "truth"),
+                    "--frames-out",
+                    str(tmp / "frames"),
+                    "--count",
+                    str(args.sequences),
+                    "--size",
+                    args.size,
+                    "--windows",
+                    str(args.windows),
+                    "--max-disp",
+                    "40",
+                ]
+            )
         except SystemExit as e:
             if e.code:
                 raise
         tasks = [t for s in discover(tmp / "frames", "gopro") for t in window_tasks(s)]
         n, frames = len(tasks), sum(len(t.paths) for t in tasks)
-        print(f"tree: {n} windows of 7 frames ({frames} PNGs, {args.size}) made in {time.perf_counter() - t:.1f} s; "
-              f"{args.workers} workers, best of {args.repeats}\n")
-        list(run_tasks(decode_window, tasks[:2 * args.workers], args.workers))  # start the workers
+        print(
+            f"tree: {n} windows of 7 frames ({frames} PNGs, {args.size}) made in {time.perf_counter() - t:.1f} s; "
+            f"{args.workers} workers, best of {args.repeats}\n"
+        )
+        list(run_tasks(decode_window, tasks[: 2 * args.workers], args.workers))  # start the workers
 
-        rows = compare({
-            "decode only (floor)": lambda out: list(run_tasks(decode_only, tasks, args.workers)),
-            "decode+average, results back (no write)": lambda out: list(run_tasks(decode_window, tasks, args.workers)),
-            "decode+average+write (ours)": lambda out: generate(
-                out, "bench", {}, {"train": tasks}, decode_window, shard_size=args.shard_size, workers=args.workers,
-                label=no_label, label_batch=args.batch),
-            "naive loop (imread, float mean, imwrite)": lambda out: naive(tasks, out),
-        }, args.repeats)
+        rows = compare(
+            {
+                "decode only (floor)": lambda out: list(run_tasks(decode_only, tasks, args.workers)),
+                "decode+average, results back (no write)": lambda out: list(
+                    run_tasks(decode_window, tasks, args.workers)
+                ),
+                "decode+average+write (ours)": lambda out: generate(
+                    out,
+                    "bench",
+                    {},
+                    {"train": tasks},
+                    decode_window,
+                    shard_size=args.shard_size,
+                    workers=args.workers,
+                    label=no_label,
+                    label_batch=args.batch,
+                ),
+                "naive loop (imread, float mean, imwrite)": lambda out: naive(tasks, out),
+            },
+            args.repeats,
+        )
         wall0, cpu0 = rows["decode only (floor)"]
-        print(f"{'pipeline, no labelling':<48} {'wall s':>7} {'windows/s':>10} {'x floor':>8} {'CPU s':>7} "
-              f"{'x floor':>8}")
+        print(
+            f"{'pipeline, no labelling':<48} {'wall s':>7} {'windows/s':>10} {'x floor':>8} {'CPU s':>7} {'x floor':>8}"
+        )
         for name, (wall, cpu) in rows.items():
             print(f"{name:<48} {wall:7.2f} {n / wall:10.2f} {wall / wall0:8.2f} {cpu:7.2f} {cpu / cpu0:8.2f}")
 
@@ -165,16 +204,22 @@ def main():
         dis = make_labeller("opencv-dis")
         a, b = [p[0] for p in pairs], [p[1] for p in pairs]
         per_call = 2 * args.batch
-        ours = lambda out: [labeller.flows(a[i:i + per_call], b[i:i + per_call])  # noqa: E731
-                               for i in range(0, len(a), per_call)]
+
+        def ours(out):
+            return [labeller.flows(a[i : i + per_call], b[i : i + per_call]) for i in range(0, len(a), per_call)]
+
         plain = load_model(args.flow, "random")[0].to(device)  # as ptlflow gives it: correlation unbounded
         labeller.flows(a[:1], b[:1])  # first calls: allocator and kernel warm-up
         one_pair_at_a_time(plain, pairs[:1], device)
-        rows = compare({
-            f"{args.flow}, ours ({per_call} pairs per call, {labeller.pairs_per_forward or per_call} per forward)": ours,
-            f"{args.flow}, one ptlflow call per pair": lambda out: one_pair_at_a_time(plain, pairs, device),
-            "opencv-dis, one pair at a time": lambda out: dis.flows(a, b),
-        }, args.repeats)
+        per_forward = labeller.pairs_per_forward or per_call
+        rows = compare(
+            {
+                f"{args.flow}, ours ({per_call} pairs per call, {per_forward} per forward)": ours,
+                f"{args.flow}, one ptlflow call per pair": lambda out: one_pair_at_a_time(plain, pairs, device),
+                "opencv-dis, one pair at a time": lambda out: dis.flows(a, b),
+            },
+            args.repeats,
+        )
         title = f"labeller on {device.type} ({len(pairs)} pairs)"
         print(f"\n{title:<48} {'wall s':>7} {'pairs/s':>10} {'CPU s':>7}")
         for name, (wall, cpu) in rows.items():

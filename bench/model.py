@@ -29,8 +29,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from b2f.model import B2FNet, ModelConfig
 from b2f.model.correlation import correlation
-from blurgen.device import resolve_device
-from blurgen.quiet import quiet_import
+from blurgen.core.device import resolve_device
+from blurgen.core.quiet import quiet_import
 
 WIDE = dict(flow_widths=((128, 128, 96, 64, 32),) * 6, context_widths=(128, 128, 128, 96, 64, 32))
 MODELS = {"b2f": dict(), "b2f-wide": WIDE, "unet": dict(arch="unet")}
@@ -96,8 +96,7 @@ def measure(names, height, width, batch, device, repeats):
             run()  # warm-up
             with FlopCounterMode(display=False) as counter:
                 run()
-            rows[name] = dict(params=sum(p.numel() for p in model.parameters()),
-                              gflops=counter.get_total_flops() / 1e9)
+            rows[name] = dict(params=sum(p.numel() for p in model.parameters()), gflops=counter.get_total_flops() / 1e9)
         for _ in range(repeats):
             for name, (_, run) in built.items():
                 times[name].append(timed(run, device))
@@ -121,7 +120,10 @@ def corr_rows(device, repeats):
         a, b = (torch.randn(1, channels, height, width, device=device) for _ in range(2))
         result = {}
         with torch.no_grad():
-            for label, fn in (("ours", lambda: correlation(a, b, 4)), ("ptlflow", lambda: theirs(a, b))):
+            for label, fn in (
+                ("ours", lambda a=a, b=b: correlation(a, b, 4)),
+                ("ptlflow", lambda a=a, b=b: theirs(a, b)),
+            ):
                 result[label] = fn()
                 result[label + "_ms"] = 1000 * statistics.median(timed(fn, device) for _ in range(repeats))
         diff = (result["ours"] - result["ptlflow"]).abs().max().item()
@@ -133,12 +135,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--sizes", default="256x256,448x1024")
-    parser.add_argument("--models", default="b2f,b2f-wide,unet,pwcnet",
-                        help=f"comma list of {', '.join(list(MODELS) + ['pwcnet'])}")
+    parser.add_argument(
+        "--models", default="b2f,b2f-wide,unet,pwcnet", help=f"comma list of {', '.join(list(MODELS) + ['pwcnet'])}"
+    )
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (0: torch's default); 1 keeps timings stable on a shared machine")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (0: torch's default); 1 keeps timings stable on a shared machine",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # "model:HxW": peak memory of one pass, printed
     args = parser.parse_args()
     device = resolve_device(args.device)
@@ -150,25 +157,43 @@ def main():
         return
 
     names = args.models.split(",")
-    print(f"device {device}, batch {args.batch}, torch threads {torch.get_num_threads()}, "
-          f"median of {args.repeats} forward passes (no_grad, eval)")
-    print(f"{'size':>9} {'model':>9} {'params M':>9} {'GFLOPs':>8} {'fwd ms':>9} {'GFLOP/s':>8} "
-          f"{'vs pwcnet':>9} {'peak MB':>8}")
+    print(
+        f"device {device}, batch {args.batch}, torch threads {torch.get_num_threads()}, "
+        f"median of {args.repeats} forward passes (no_grad, eval)"
+    )
+    print(
+        f"{'size':>9} {'model':>9} {'params M':>9} {'GFLOPs':>8} {'fwd ms':>9} {'GFLOP/s':>8} "
+        f"{'vs pwcnet':>9} {'peak MB':>8}"
+    )
     for size in args.sizes.split(","):
         height, width = map(int, size.split("x"))
         rows = measure(names, height, width, args.batch, device, args.repeats)
         for name in names:
-            cmd = [sys.executable, __file__, "--device", args.device, "--batch", str(args.batch),
-                   "--threads", str(args.threads), "--worker", f"{name}:{size}"]
-            proc = subprocess.run(cmd, capture_output=True, text=True,
-                                  env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"})
+            cmd = [
+                sys.executable,
+                __file__,
+                "--device",
+                args.device,
+                "--batch",
+                str(args.batch),
+                "--threads",
+                str(args.threads),
+                "--worker",
+                f"{name}:{size}",
+            ]
+            proc = subprocess.run(
+                cmd, capture_output=True, text=True, env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+            )
             if proc.returncode:
                 sys.exit(f"{name} at {size} failed:\n{proc.stderr}")
             rows[name]["peak_mb"] = float(proc.stdout.strip().splitlines()[-1])
         ref = rows["pwcnet"]["gflops_per_s"] if "pwcnet" in rows else float("nan")
         for name, r in rows.items():
-            print(f"{size:>9} {name:>9} {r['params'] / 1e6:9.2f} {r['gflops']:8.1f} {r['ms']:9.1f} "
-                  f"{r['gflops_per_s']:8.1f} {r['gflops_per_s'] / ref:9.2f} {r['peak_mb']:8.0f}", flush=True)
+            print(
+                f"{size:>9} {name:>9} {r['params'] / 1e6:9.2f} {r['gflops']:8.1f} {r['ms']:9.1f} "
+                f"{r['gflops_per_s']:8.1f} {r['gflops_per_s'] / ref:9.2f} {r['peak_mb']:8.0f}",
+                flush=True,
+            )
 
     print("\ncorrelation, max displacement 4 (81 channels), forward ms")
     print(f"{'C x H x W':>12} {'ours':>8} {'ptlflow':>8} {'speed-up':>8} {'max |diff|':>10}")

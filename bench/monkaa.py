@@ -20,9 +20,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from blurgen.generate import run_tasks
-from blurgen.io.flow import write_flow
-from blurgen.io.image import write_image
+from blurgen.core.flow_io import write_flow
+from blurgen.core.images import write_image
+from blurgen.parallel import run_tasks
 from blurgen.shards.writer import ShardWriter
 from blurgen.sources import monkaa
 from blurgen.sources.monkaa import MonkaaRender, list_pairs
@@ -37,16 +37,21 @@ def make_tree(root, size, pairs, seed=0):
     for scene, (dx, dy) in CASES.items():
         dx, dy = int(dx), int(dy)
         big = (h + dy * pairs, w + dx * pairs)
-        texture = cv2.resize(rng.uniform(0, 255, (big[0] // 8, big[1] // 8, 3)).astype(np.float32), big[::-1],
-                             interpolation=cv2.INTER_CUBIC)
+        texture = cv2.resize(
+            rng.uniform(0, 255, (big[0] // 8, big[1] // 8, 3)).astype(np.float32),
+            big[::-1],
+            interpolation=cv2.INTER_CUBIC,
+        )
         fwd = np.broadcast_to(np.float32([dx, dy]), (h, w, 2))
         flows = root / "optical_flow" / scene
         for d in ("into_future", "into_past"):
             (flows / d / "left").mkdir(parents=True, exist_ok=True)  # write_flow, unlike write_image, needs it
         for t in range(pairs + 1):  # the camera pans: the content moves by (dx, dy) per frame
             y0, x0 = dy * (pairs - t), dx * (pairs - t)
-            write_image(root / "frames_cleanpass" / scene / "left" / f"{t:04d}.png",
-                        np.clip(texture[y0:y0 + h, x0:x0 + w] + 0.5, 0, 255).astype(np.uint8))
+            write_image(
+                root / "frames_cleanpass" / scene / "left" / f"{t:04d}.png",
+                np.clip(texture[y0 : y0 + h, x0 : x0 + w] + 0.5, 0, 255).astype(np.uint8),
+            )
             if t < pairs:
                 write_flow(flows / "into_future/left" / f"OpticalFlowIntoFuture_{t:04d}_L.pfm", fwd)
             if t > 0:
@@ -61,6 +66,7 @@ def _timed(name, fn, times):
             return fn(*args, **kwargs)
         finally:
             times[name] += time.perf_counter() - start
+
     return run
 
 
@@ -68,8 +74,12 @@ def _instrument():
     """Once per process: time the calls MonkaaRender makes (module globals of blurgen.sources.monkaa)."""
     if not hasattr(monkaa, "_bench_times"):
         times = monkaa._bench_times = Counter()
-        for attr, stage in (("read_flow", "read"), ("read_image", "read"), ("interpolate", "interpolate"),
-                            ("average_frames", "average")):
+        for attr, stage in (
+            ("read_flow", "read"),
+            ("read_image", "read"),
+            ("interpolate", "interpolate"),
+            ("average_frames", "average"),
+        ):
             setattr(monkaa, attr, _timed(stage, getattr(monkaa, attr), times))
     return monkaa._bench_times
 
@@ -86,7 +96,7 @@ class TimedRender:
 
 def _warm(_):
     """Load torch and ptlflow in a worker before the clock starts (a long run pays this once)."""
-    from blurgen.io.flow import _flowutils
+    from blurgen.core.flow_io import _flowutils
     from blurgen.interp import interpolate
 
     _flowutils()
@@ -123,10 +133,14 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         make_tree(tmp / "tree", size, args.pairs)
-        print(f"blurgen monkaa, {size[1]}x{size[0]}, {args.pairs} pairs per case, --interp flow, device "
-              f"{args.device}, torch threads {torch.get_num_threads()} (1 per worker with --workers 2)")
-        print(f"{'case':<5} {'n':>3} {'workers':>7} {'wall s':>7} {'samples/s':>9} "
-              + " ".join(f"{s + ' %':>13}" for s in STAGES))
+        print(
+            f"blurgen monkaa, {size[1]}x{size[0]}, {args.pairs} pairs per case, --interp flow, device "
+            f"{args.device}, torch threads {torch.get_num_threads()} (1 per worker with --workers 2)"
+        )
+        print(
+            f"{'case':<5} {'n':>3} {'workers':>7} {'wall s':>7} {'samples/s':>9} "
+            + " ".join(f"{s + ' %':>13}" for s in STAGES)
+        )
         for workers in (1, 2):
             if workers > 1:
                 list(run_tasks(_warm, range(workers), workers))
@@ -134,8 +148,10 @@ def main():
                 pairs = list_pairs(tmp / "tree", cameras=("left",), scenes=[case])
                 wall, stages, n = run(pairs, workers, tmp / f"out-{case}-{workers}", args.device)
                 total = sum(stages[s] for s in STAGES)
-                print(f"{case:<5} {n:>3} {workers:>7} {wall:>7.1f} {len(pairs) / wall:>9.3f} "
-                      + " ".join(f"{100 * stages[s] / total:>6.1f} ({stages[s] / len(pairs):>4.2f}s)" for s in STAGES))
+                print(
+                    f"{case:<5} {n:>3} {workers:>7} {wall:>7.1f} {len(pairs) / wall:>9.3f} "
+                    + " ".join(f"{100 * stages[s] / total:>6.1f} ({stages[s] / len(pairs):>4.2f}s)" for s in STAGES)
+                )
         print("(stage: share of the summed stage time, and seconds per sample)")
 
 

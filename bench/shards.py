@@ -15,9 +15,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from blurgen.core.flow_io import read_flow, write_flow
+from blurgen.core.images import read_image, write_image
 from blurgen.generate import generate
-from blurgen.io.flow import read_flow, write_flow
-from blurgen.io.image import read_image, write_image
 from blurgen.shards import ShardReader
 from blurgen.sources.synthetic import render_task, synthetic_splits
 
@@ -37,10 +37,10 @@ def chunk_bytes(f, name, i, y, x, c):
 
 
 def folder_read(folder, i, y, x, c):
-    img = read_image(folder / f"{i:05d}_blurred.png")[y:y + c, x:x + c]
-    fwd = read_flow(folder / f"{i:05d}_fwd.flo")[0][y:y + c, x:x + c]
-    bwd = read_flow(folder / f"{i:05d}_bwd.flo")[0][y:y + c, x:x + c]
-    valid = read_image(folder / f"{i:05d}_valid.png")[y:y + c, x:x + c, 0]
+    img = read_image(folder / f"{i:05d}_blurred.png")[y : y + c, x : x + c]
+    fwd = read_flow(folder / f"{i:05d}_fwd.flo")[0][y : y + c, x : x + c]
+    bwd = read_flow(folder / f"{i:05d}_bwd.flo")[0][y : y + c, x : x + c]
+    valid = read_image(folder / f"{i:05d}_valid.png")[y : y + c, x : x + c, 0]
     return img, fwd, bwd, valid
 
 
@@ -61,8 +61,14 @@ def main():
 def run(tmp, args, h, w, c):
     shards, folder = tmp / "shards", tmp / "folder"
     t0 = time.perf_counter()
-    generate(shards, "synthetic", {"bench": True}, synthetic_splits(args.samples, seed=0, size=(h, w), max_disp=20.0),
-             render_task, workers=args.workers)
+    generate(
+        shards,
+        "synthetic",
+        {"bench": True},
+        synthetic_splits(args.samples, seed=0, size=(h, w), max_disp=20.0),
+        render_task,
+        workers=args.workers,
+    )
     reader = ShardReader(shards, "train")
     folder.mkdir()
     for i in range(len(reader)):
@@ -74,8 +80,10 @@ def run(tmp, args, h, w, c):
     print(f"made {args.samples} samples of {h}x{w} in {time.perf_counter() - t0:.1f} s ({tmp})")
 
     rng = np.random.default_rng(0)
-    picks = [(int(rng.integers(len(reader))), int(rng.integers(h - c + 1)), int(rng.integers(w - c + 1)))
-             for _ in range(args.reads)]
+    picks = [
+        (int(rng.integers(len(reader))), int(rng.integers(h - c + 1)), int(rng.integers(w - c + 1)))
+        for _ in range(args.reads)
+    ]
     crop_bytes = c * c * (3 + 8 + 8 + 1)
 
     # warm both (page cache), then time
@@ -99,13 +107,17 @@ def run(tmp, args, h, w, c):
         if path not in files:
             files[path] = h5py.File(path, "r")
         shard_read.append(sum(chunk_bytes(files[path], name, j, y, x, c) for name in FIELDS))
-    folder_bytes = [sum((folder / f"{i:05d}_{n}").stat().st_size for n in
-                        ("blurred.png", "fwd.flo", "bwd.flo", "valid.png")) for i, _, _ in picks]
+    folder_bytes = [
+        sum((folder / f"{i:05d}_{n}").stat().st_size for n in ("blurred.png", "fwd.flo", "bwd.flo", "valid.png"))
+        for i, _, _ in picks
+    ]
 
     print(f"\n{c}x{c} random crops from {h}x{w} samples, {args.reads} reads, one process")
     print(f"{'loader':<22}{'crops/s':>10}{'speed-up':>10}{'KB read/crop':>14}{'x crop bytes':>14}")
-    for name, rate, nbytes in (("shards (HDF5 tiles)", shard_rate, np.mean(shard_read)),
-                               ("folder PNG + .flo", folder_rate, np.mean(folder_bytes))):
+    for name, rate, nbytes in (
+        ("shards (HDF5 tiles)", shard_rate, np.mean(shard_read)),
+        ("folder PNG + .flo", folder_rate, np.mean(folder_bytes)),
+    ):
         print(f"{name:<22}{rate:>10.1f}{rate / folder_rate:>10.2f}{nbytes / 1024:>14.0f}{nbytes / crop_bytes:>14.2f}")
     print(f"(crop's own bytes: {crop_bytes / 1024:.0f} KB = blurred 3 + flows 2x8 + valid 1 bytes/pixel)")
 

@@ -7,7 +7,8 @@ the frames written by `blurgen synthetic --frames-out` can be scored against tha
 import numpy as np
 from tqdm import tqdm
 
-from .errors import BlurgenError
+from .core.errors import BlurgenError
+from .core.flow import epe
 from .shards.reader import ShardReader
 
 
@@ -16,21 +17,17 @@ def _key(meta):
     return meta.get("sequence"), frames[0], frames[-1]
 
 
-def _epe(a, b, mask=None):
-    e = np.linalg.norm(a - b, axis=2)
-    e = e if mask is None else e[mask]
-    return float(e.mean()) if e.size else float("nan")
-
-
 def sample_errors(pseudo, truth):
     """EPE of one labelled sample against its exact one: forward and backward over all pixels,
     forward over the pixels the labeller trusts (``valid``) and over those it rejects."""
     valid = pseudo["valid"] > 0
-    return {"epe_fwd": _epe(pseudo["flow_fwd"], truth["flow_fwd"]),
-            "epe_bwd": _epe(pseudo["flow_bwd"], truth["flow_bwd"]),
-            "epe_fwd_valid": _epe(pseudo["flow_fwd"], truth["flow_fwd"], valid),
-            "epe_fwd_rejected": _epe(pseudo["flow_fwd"], truth["flow_fwd"], ~valid),
-            "valid_share": float(valid.mean())}
+    return {
+        "epe_fwd": epe(pseudo["flow_fwd"], truth["flow_fwd"]),
+        "epe_bwd": epe(pseudo["flow_bwd"], truth["flow_bwd"]),
+        "epe_fwd_valid": epe(pseudo["flow_fwd"], truth["flow_fwd"], valid),
+        "epe_fwd_rejected": epe(pseudo["flow_fwd"], truth["flow_fwd"], ~valid),
+        "valid_share": float(valid.mean()),
+    }
 
 
 def audit(pseudo_root, truth_root):
@@ -47,16 +44,32 @@ def audit(pseudo_root, truth_root):
             unmatched += 1
             continue
         if pseudo.size(i) != truth.size(j):
-            raise BlurgenError(f"{pseudo_root}: sample {i} is {pseudo.size(i)} but its truth in {truth_root} is "
-                               f"{truth.size(j)}; audit shards made from the same frames")
+            raise BlurgenError(
+                f"{pseudo_root}: sample {i} is {pseudo.size(i)} but its truth in {truth_root} is "
+                f"{truth.size(j)}; audit shards made from the same frames"
+            )
         row = sample_errors(pseudo.read(i, fields=fields), truth.read(j, fields=fields))
-        rows.append({"sequence": meta["sequence"], "frames": [meta["frames"][0], meta["frames"][-1]],
-                     "labeller": meta.get("labeller"), **row})
+        rows.append(
+            {
+                "sequence": meta["sequence"],
+                "frames": [meta["frames"][0], meta["frames"][-1]],
+                "labeller": meta.get("labeller"),
+                **row,
+            }
+        )
     if not rows:
-        raise BlurgenError(f"{pseudo_root}: no sample matches one in {truth_root} by (sequence, first, last "
-                           "frame); pass the truth shards of the frames these were made from")
+        raise BlurgenError(
+            f"{pseudo_root}: no sample matches one in {truth_root} by (sequence, first, last "
+            "frame); pass the truth shards of the frames these were made from"
+        )
     keys = [k for k in rows[0] if k.startswith(("epe", "valid"))]
     summary = {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
     labellers = sorted({str(r["labeller"]) for r in rows})
-    return {"shards": str(pseudo_root), "labeller": ", ".join(labellers), "matched": len(rows),
-            "unmatched": unmatched, **summary, "samples": rows}
+    return {
+        "shards": str(pseudo_root),
+        "labeller": ", ".join(labellers),
+        "matched": len(rows),
+        "unmatched": unmatched,
+        **summary,
+        "samples": rows,
+    }

@@ -16,8 +16,11 @@ def _run(script, *args, check=False):
     It goes through the entry point's module and function, so it needs no PATH and no reinstall.
     """
     module, func = entry_points(group="console_scripts")[script].value.split(":")
-    proc = subprocess.run([sys.executable, "-c", f"import sys, {module} as m; sys.argv[0] = {script!r}; m.{func}()",
-                           *map(str, args)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", f"import sys, {module} as m; sys.argv[0] = {script!r}; m.{func}()", *map(str, args)],
+        capture_output=True,
+        text=True,
+    )
     if check and proc.returncode:
         raise AssertionError(f"{script} {args} exited {proc.returncode}: {proc.stderr}")
     return proc
@@ -39,8 +42,7 @@ def make_synthetic(tmp_path_factory):
         if key not in cache:
             out = tmp_path_factory.mktemp("synthetic")
             splits = synthetic_splits(count, test_count, seed=seed, size=size, max_disp=max_disp, **opts)
-            generate(out, "synthetic", {"key": repr(key)}, splits, render_task, shard_size=8,
-                     keep_frames=keep_frames)
+            generate(out, "synthetic", {"key": repr(key)}, splits, render_task, shard_size=8, keep_frames=keep_frames)
             cache[key] = out
         return cache[key]
 

@@ -28,5 +28,13 @@ def tiny_model_config():
 
     from b2f.model import ModelConfig
 
-    return dataclasses.asdict(ModelConfig(enc_channels=(8, 8, 12, 12, 16, 16), rb_growth=(4,) * 6, stn_channels=8,
-                                          flow_widths=((8,) * 5,) * 6, context_widths=(8,) * 6, corr_range=2))
+    return dataclasses.asdict(
+        ModelConfig(
+            enc_channels=(8, 8, 12, 12, 16, 16),
+            rb_growth=(4,) * 6,
+            stn_channels=8,
+            flow_widths=((8,) * 5,) * 6,
+            context_widths=(8,) * 6,
+            corr_range=2,
+        )
+    )

@@ -14,8 +14,9 @@ STRIDE = 64  # six stride-2 levels
 
 
 class B2FNet(nn.Module):
-    def __init__(self, cfg=ModelConfig()):
+    def __init__(self, cfg: ModelConfig | None = None):
         super().__init__()
+        cfg = cfg or ModelConfig()
         self.cfg = cfg
         self.encoder = Encoder(cfg.enc_channels)
         if cfg.arch == "b2f":
@@ -32,8 +33,10 @@ class B2FNet(nn.Module):
         context network's refinement.
         """
         if image.shape[-2] % STRIDE or image.shape[-1] % STRIDE:
-            raise ValueError(f"B2FNet.forward needs H and W divisible by {STRIDE}, got {tuple(image.shape[-2:])}; "
-                             "use predict() for other sizes")
+            raise ValueError(
+                f"B2FNet.forward needs H and W divisible by {STRIDE}, got {tuple(image.shape[-2:])}; "
+                "use predict() for other sizes"
+            )
         encoded = self.encoder(image - 0.5)  # centred input; no other normalisation
         if self.cfg.arch == "unet":
             return self.estimator(encoded)

@@ -18,6 +18,7 @@ def correlation(feat1, feat2, radius=4):
     _, channels, height, width = feat1.shape
     size = 2 * radius + 1
     padded = F.pad(feat2, (radius, radius, radius, radius))
-    costs = [(feat1 * padded[:, :, dy:dy + height, dx:dx + width]).sum(1)
-             for dy in range(size) for dx in range(size)]
+    costs = [
+        (feat1 * padded[:, :, dy : dy + height, dx : dx + width]).sum(1) for dy in range(size) for dx in range(size)
+    ]
     return torch.stack(costs, 1) / channels

@@ -18,9 +18,14 @@ class STN(nn.Module):
 
     def __init__(self, in_ch, width):
         super().__init__()
-        self.features = nn.Sequential(conv(in_ch, width, stride=2), conv(width, width, stride=2),
-                                      nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                      nn.Linear(width, width), nn.ReLU(inplace=True))
+        self.features = nn.Sequential(
+            conv(in_ch, width, stride=2),
+            conv(width, width, stride=2),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(width, width),
+            nn.ReLU(inplace=True),
+        )
         self.theta = nn.Linear(width, 6)
         with torch.no_grad():
             self.theta.weight.zero_()
@@ -56,7 +61,8 @@ class FeatureDecoder(nn.Module):
             self.ups = nn.ModuleList(deconv(ch[l + 1], ch[l]) for l in range(len(ch) - 1))
             self.rbs = nn.ModuleList(
                 RefiningBlock(2 * c + (c if l < len(ch) - 1 else 0), g, c)
-                for l, (c, g) in enumerate(zip(ch, cfg.rb_growth)))
+                for l, (c, g) in enumerate(zip(ch, cfg.rb_growth))
+            )
         else:
             self.ups = self.rbs = None
 

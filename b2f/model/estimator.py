@@ -17,9 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from blurgen.core.flow import warp
+
 from .correlation import correlation
 from .layers import DenseBlock, conv, deconv, init_flow_upsampler
-from .warp import warp
 
 
 class ContextNetwork(nn.Module):

@@ -2,8 +2,8 @@
 
 import click
 
+from ..core.cli import run
 from . import audit, highspeed, inspect, monkaa, synthetic, verify
-from .runner import run
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

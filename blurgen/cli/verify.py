@@ -14,8 +14,11 @@ def command(root):
     """Check every shard in ROOT against its manifest (sha256, schema, NaN/Inf, shapes)."""
     bad = verify(root, progress=lambda xs: tqdm(xs, desc="verify", unit="shard"))
     for name, problems in bad.items():
-        click.echo(f"BAD {root}/{name}: {'; '.join(problems)}; restore the file from a copy or "
-                   "regenerate the shards into a new --out", err=True)
+        click.echo(
+            f"BAD {root}/{name}: {'; '.join(problems)}; restore the file from a copy or "
+            "regenerate the shards into a new --out",
+            err=True,
+        )
     if bad:
         sys.exit(1)
     click.echo(f"{root}: all shards ok")

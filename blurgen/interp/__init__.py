@@ -5,7 +5,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..device import resolve_device
+from ..core.device import resolve_device
 
 METHODS = ("flow", "superslomo")
 # Pixels × times per batch: bounds peak memory (about 0.1 GB per million for ``flow``; the U-Net's
@@ -63,5 +63,5 @@ def interpolate(method, img0, img1, n, flow01=None, flow10=None, ckpt=None, devi
         for i in range(0, n, step):
             j = min(i + step, n)
             batch = frames_at(ts[i:j].to(dev))
-            out[1 + i:1 + j] = (batch + 0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+            out[1 + i : 1 + j] = (batch + 0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return out

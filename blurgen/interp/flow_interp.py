@@ -13,26 +13,8 @@ quantises positions to 1/32 px, and the Super SloMo network needs the same warp 
 """
 
 import torch
-import torch.nn.functional as F
 
-
-class Warper:
-    """Backward warping on an H×W pixel grid: ``warp(src, flow)`` samples ``src`` (1 or N, C, H, W)
-    at ``p + flow(p)`` (flow N×2×H×W, pixels) bilinearly, and says which points fall inside the frame."""
-
-    def __init__(self, h, w, device, padding_mode="border"):
-        ys, xs = torch.meshgrid(torch.linspace(-1, 1, h, device=device), torch.linspace(-1, 1, w, device=device),
-                                indexing="ij")
-        self.grid = torch.stack((xs, ys), -1)[None]  # align_corners=True: -1 and 1 are the edge pixels' centres
-        self.scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], device=device)
-        self.padding_mode = padding_mode
-
-    def __call__(self, src, flow):
-        pos = torch.addcmul(self.grid, flow.permute(0, 2, 3, 1), self.scale)
-        out = F.grid_sample(src.expand(flow.shape[0], -1, -1, -1), pos, mode="bilinear",
-                            padding_mode=self.padding_mode, align_corners=True)
-        return out, (pos.abs() <= 1).all(-1, keepdim=True).permute(0, 3, 1, 2)
-
+from ..core.flow import inside, warp
 
 # Weights: a confirmed sample seen in both end frames, one seen only in its own (it is being covered or
 # uncovered), and an unconfirmed one. The last keeps the blend defined and, where no side is confirmed,
@@ -49,12 +31,17 @@ class FlowInterpolator:
     ``flow01``/``flow10`` (1×2×H×W, pixels)."""
 
     def __init__(self, img0, img1, flow01, flow10, tolerance=1.0, rel_tolerance=0.05):
-        self.warp = Warper(*img0.shape[-2:], img0.device)
         self.tolerance, self.rel_tolerance = tolerance, rel_tolerance
         self.flow01, self.flow10 = flow01, flow10
         # Each image travels with its own flow and its forward-backward visibility, sampled together.
         self.src0 = torch.cat((img0, flow01, self._seen_in_other(flow01, flow10)), 1)
         self.src1 = torch.cat((img1, flow10, self._seen_in_other(flow10, flow01)), 1)
+
+    @staticmethod
+    def warp(src, flow):
+        """``src`` (1 or N×C×H×W) sampled at p + ``flow`` (edge pixels repeat), and where p + flow lands
+        inside the frame (N×1×H×W)."""
+        return warp(src, flow, padding_mode="border"), inside(flow)[:, None]
 
     def _close(self, miss, flow):
         return miss <= self.tolerance + self.rel_tolerance * _norm(flow)

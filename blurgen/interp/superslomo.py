@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import BlurgenError
-from .flow_interp import Warper
+from ..core.errors import BlurgenError, first_line
+from ..core.flow import warp
 
 MEAN = (0.429, 0.431, 0.397)  # the training set's mean the public model subtracts
 _STRIDE = 32  # five 2× poolings: sizes are padded to a multiple of this
@@ -96,18 +96,15 @@ class SuperSloMo(nn.Module):
         i0, i1 = (F.pad(x / 255.0 - mean, pad, mode="replicate") for x in (img0, img1))
         flows = self.flow_comp(torch.cat((i0, i1), 1))
         f01, f10 = flows[:, :2], flows[:, 2:]
-        warper = Warper(*i0.shape[-2:], img0.device, padding_mode="zeros")
-
-        def warp(img, flow):
-            return warper(img, flow)[0]
 
         def frames(times):
             t = times.view(-1, 1, 1, 1).to(i0)
             n = t.shape[0]
             ft0, ft1 = intermediate_flows(f01, f10, t)
             g0, g1 = warp(i0, ft0), warp(i1, ft1)
-            out = self.arb_time(torch.cat([x.expand(n, -1, -1, -1) for x in (i0, i1, f01, f10)]
-                                          + [ft1, ft0, g1, g0], 1))
+            out = self.arb_time(
+                torch.cat([x.expand(n, -1, -1, -1) for x in (i0, i1, f01, f10)] + [ft1, ft0, g1, g0], 1)
+            )
             v0 = torch.sigmoid(out[:, 4:5])
             g0, g1 = warp(i0, ft0 + out[:, :2]), warp(i1, ft1 + out[:, 2:4])
             mix = ((1 - t) * v0 * g0 + t * (1 - v0) * g1) / ((1 - t) * v0 + t * (1 - v0))
@@ -125,9 +122,11 @@ def _check_state(path, key, state, module):
     shape = sorted(k for k in set(want) & set(state) if tuple(state[k].shape) != tuple(want[k].shape))
     if missing or extra or shape:
         first = (missing or extra or shape)[0]
-        raise BlurgenError(f"{path}: '{key}' does not fit Super SloMo's U-Net ({len(missing)} missing, "
-                           f"{len(extra)} unexpected, {len(shape)} wrongly shaped weights, e.g. '{first}'); "
-                           "pass the public SuperSloMo.ckpt")
+        raise BlurgenError(
+            f"{path}: '{key}' does not fit Super SloMo's U-Net ({len(missing)} missing, "
+            f"{len(extra)} unexpected, {len(shape)} wrongly shaped weights, e.g. '{first}'); "
+            "pass the public SuperSloMo.ckpt"
+        )
 
 
 def load_superslomo(path, device):
@@ -140,8 +139,7 @@ def load_superslomo(path, device):
         with torch.serialization.safe_globals([datetime.datetime]):
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises pickle, zip and runtime errors alike
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise BlurgenError(f"{path}: not a readable torch checkpoint ({reason})") from None
+        raise BlurgenError(f"{path}: not a readable torch checkpoint ({first_line(e)})") from None
     model = SuperSloMo()
     for key, module in (("state_dictFC", model.flow_comp), ("state_dictAT", model.arb_time)):
         if not isinstance(ckpt, dict) or key not in ckpt:

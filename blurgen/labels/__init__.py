@@ -5,9 +5,7 @@ A labeller has ``name``, ``checkpoint`` (JSON-able: where its weights came from)
 (uint8 RGB H×W×3, sizes may differ between pairs).
 """
 
-import numpy as np
-
-from .consistency import fb_valid
+from ..core.flow import fb_valid, max_flow
 
 DIS = "opencv-dis"
 
@@ -34,7 +32,10 @@ def label_samples(labeller, samples, fb_threshold=1.0):
     for s, fwd, bwd in zip(samples, flows[:n], flows[n:]):
         s["flow_fwd"], s["flow_bwd"] = fwd, bwd
         s["valid"] = fb_valid(fwd, bwd, fb_threshold)
-        mag = np.linalg.norm(fwd, axis=2)[s["valid"] > 0]
-        s["meta"] = {**s.get("meta", {}), "labeller": labeller.name, "checkpoint": labeller.checkpoint,
-                     "max_flow": round(float(mag.max()), 3) if mag.size else 0.0}
+        s["meta"] = {
+            **s.get("meta", {}),
+            "labeller": labeller.name,
+            "checkpoint": labeller.checkpoint,
+            "max_flow": round(max_flow(fwd, s["valid"]), 3),
+        }
     return samples

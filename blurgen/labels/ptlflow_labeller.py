@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..device import resolve_device
-from ..errors import BlurgenError
-from ..quiet import quiet_import
-from ..shards.manifest import file_digest
+from ..core.device import resolve_device
+from ..core.errors import BlurgenError, first_line
+from ..core.files import file_digest
+from ..core.quiet import quiet_import
 
 RANDOM = "random"  # --ckpt value for untrained weights (plumbing tests, never real labels)
 LIST_HINT = "`blurgen highspeed --list-flows` lists the names"
@@ -43,8 +43,9 @@ def _flownet_correlate(input1, input2, chunk):
     the cost volume built ``chunk`` displacements at a time: its pure-PyTorch sampler otherwise
     materialises all 441 shifted copies of the features at once (~11 GB at 448×1024)."""
     correlation = quiet_import("ptlflow.utils.correlation")
-    corr = correlation.iter_spatial_correlation_sample(input1, input2, kernel_size=1, patch_size=21, stride=1,
-                                                       padding=0, dilation_patch=2, chunk_size=chunk)
+    corr = correlation.iter_spatial_correlation_sample(
+        input1, input2, kernel_size=1, patch_size=21, stride=1, padding=0, dilation_patch=2, chunk_size=chunk
+    )
     b, ph, pw, h, w = corr.shape
     return corr.view(b, ph * pw, h, w) / input1.size(1)
 
@@ -58,8 +59,11 @@ def bound_correlation(model, chunk):
     for m in model.modules():
         if isinstance(m, samplers):
             m.chunk_size = chunk
-        elif (flownet is not None and getattr(m, "corr", None) is flownet.correlate
-              and flownet.spatial_correlation_sample is correlation.iter_spatial_correlation_sample):
+        elif (
+            flownet is not None
+            and getattr(m, "corr", None) is flownet.correlate
+            and flownet.spatial_correlation_sample is correlation.iter_spatial_correlation_sample
+        ):
             m.corr = functools.partial(_flownet_correlate, chunk=chunk)
     return model
 
@@ -72,8 +76,10 @@ def _checkpoint(ptlflow, name, ckpt):
         return str(ckpt), {"path": str(Path(ckpt).resolve()), "sha256": file_digest(ckpt, hashlib.sha256)}
     names = getattr(ptlflow.get_model_reference(name), "pretrained_checkpoints", {}) or {}
     if ckpt not in names:
-        raise BlurgenError(f"--ckpt '{ckpt}': no such file, and not a checkpoint name of {name} "
-                           f"(names: {', '.join(names) or 'none'}); pass a local checkpoint file with --ckpt PATH")
+        raise BlurgenError(
+            f"--ckpt '{ckpt}': no such file, and not a checkpoint name of {name} "
+            f"(names: {', '.join(names) or 'none'}); pass a local checkpoint file with --ckpt PATH"
+        )
     return ckpt, {"name": ckpt, "url": names[ckpt]}
 
 
@@ -94,16 +100,20 @@ def load_model(name, ckpt=None, seed=0):
         console.release()
     except OSError as e:  # URLError, timeouts, a read error
         if isinstance(record, dict) and "name" in record:
-            raise BlurgenError(f"--ckpt '{ckpt}': cannot download the {name} weights ({type(e).__name__}; "
-                               "offline?); pass a local checkpoint file with --ckpt PATH") from None
+            raise BlurgenError(
+                f"--ckpt '{ckpt}': cannot download the {name} weights ({type(e).__name__}; "
+                "offline?); pass a local checkpoint file with --ckpt PATH"
+            ) from None
         raise BlurgenError(f"{ckpt}: cannot read the checkpoint ({e}); pass a ptlflow .ckpt file") from None
     except (pickle.UnpicklingError, EOFError):
-        raise BlurgenError(f"{ckpt}: not a torch checkpoint (torch.load refuses it); "
-                           "pass a ptlflow .ckpt file") from None
+        raise BlurgenError(
+            f"{ckpt}: not a torch checkpoint (torch.load refuses it); pass a ptlflow .ckpt file"
+        ) from None
     except (RuntimeError, KeyError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise BlurgenError(f"{ckpt}: not a ptlflow checkpoint of {name} ({first[:160]}); "
-                           "pass a file holding {'state_dict': …} for this model") from None
+        raise BlurgenError(
+            f"{ckpt}: not a ptlflow checkpoint of {name} ({first_line(e)}); "
+            "pass a file holding {'state_dict': …} for this model"
+        ) from None
     return model.eval(), record
 
 
@@ -142,7 +152,7 @@ class PtlflowLabeller:
             groups.setdefault(f.shape, []).append(i)
         for idx in groups.values():
             step = self.pairs_per_forward or len(idx)
-            for part in (idx[k:k + step] for k in range(0, len(idx), step)):
+            for part in (idx[k : k + step] for k in range(0, len(idx), step)):
                 for i, flow in zip(part, self._forward([firsts[i] for i in part], [lasts[i] for i in part])):
                     out[i] = np.ascontiguousarray(flow)
         return out

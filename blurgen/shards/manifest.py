@@ -2,13 +2,12 @@
 
 import hashlib
 import json
-import mmap
-import os
 from pathlib import Path
 
 import xxhash
 
-from ..errors import BlurgenError
+from ..core.errors import BlurgenError
+from ..core.files import atomic_write_text, file_digest
 
 FORMAT = "b2f-shards"
 VERSION = 2
@@ -19,35 +18,22 @@ NAME = "manifest.json"
 CHECKSUM = {1: ("sha256", hashlib.sha256), 2: ("xxh3_128", xxhash.xxh3_128)}
 
 
-def file_digest(path, algorithm):
-    """Hex digest of the file at ``path`` by ``algorithm`` (a hashlib-style constructor)."""
-    with open(path, "rb") as f:
-        if not os.fstat(f.fileno()).st_size:  # mmap refuses empty files
-            return algorithm(b"").hexdigest()
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:  # no copy: ~3x faster than read()
-            return algorithm(m).hexdigest()
-
-
 def checksum(path, version=VERSION):
     """(manifest key, hex digest) of the file at ``path`` for shard format ``version``."""
     key, algorithm = CHECKSUM[version]
     return key, file_digest(path, algorithm)
 
 
-def atomic_write_text(path, text):
-    """Write via a temporary file in the same folder and rename it over ``path``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def new_manifest(source, config, version):
-    return {"format": FORMAT, "version": VERSION, "source": source, "config": config,
-            "blurgen_version": version, "splits": {}, "shards": []}
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "source": source,
+        "config": config,
+        "blurgen_version": version,
+        "splits": {},
+        "shards": [],
+    }
 
 
 def save(root, manifest):
@@ -61,7 +47,9 @@ def load(root, missing_ok=False):
         if missing_ok:
             return None
         hint = "; pass the folder that holds manifest.json" if Path(root).is_dir() else ""
-        raise BlurgenError(f"{path}: no shard manifest here{hint} (make shards with `blurgen synthetic|monkaa|highspeed`)")
+        raise BlurgenError(
+            f"{path}: no shard manifest here{hint} (make shards with `blurgen synthetic|monkaa|highspeed`)"
+        )
     try:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError) as e:
@@ -69,6 +57,8 @@ def load(root, missing_ok=False):
     if manifest.get("format") != FORMAT:
         raise BlurgenError(f"{path}: not a {FORMAT} manifest")
     if not isinstance(manifest.get("version"), int) or manifest["version"] > VERSION:
-        raise BlurgenError(f"{path}: shard format version {manifest.get('version')} is newer than this "
-                           f"blurgen reads ({VERSION}); upgrade blur2flow")
+        raise BlurgenError(
+            f"{path}: shard format version {manifest.get('version')} is newer than this "
+            f"blurgen reads ({VERSION}); upgrade blur2flow"
+        )
     return manifest

@@ -8,7 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..errors import BlurgenError
+from ..core.errors import BlurgenError
 from . import manifest as mf
 from .format import ALL_FIELDS, ARRAY_FIELDS
 

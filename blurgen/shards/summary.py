@@ -15,7 +15,9 @@ def summarize(root, max_samples=200, seed=0):
     for name, state in m["splits"].items():
         shards = [s for s in m["shards"] if s["split"] == name]
         splits[name] = {
-            "samples": state["samples"], "shards": len(shards), "complete": state["complete"],
+            "samples": state["samples"],
+            "shards": len(shards),
+            "complete": state["complete"],
             "sizes": dict(Counter(f"{s['H']}x{s['W']}" for s in shards for _ in range(s["samples"]))),
             "skipped": dict(Counter(s["reason"].split(":")[0] for s in state["skipped"])),
         }
@@ -27,10 +29,23 @@ def summarize(root, max_samples=200, seed=0):
         valid_share.append(float(s["valid"].mean()))
         labellers[s["meta"].get("labeller", "?")] += 1
     mags = np.concatenate(mags) if mags else np.zeros(0)
-    stats = {q: round(float(np.percentile(mags, p)), 3) for q, p in (("p50", 50), ("p95", 95), ("max", 100))} if mags.size else {}
+    stats = (
+        {q: round(float(np.percentile(mags, p)), 3) for q, p in (("p50", 50), ("p95", 95), ("max", 100))}
+        if mags.size
+        else {}
+    )
     if mags.size:
         stats["mean"] = round(float(mags.mean()), 3)
-    return {"root": str(root), "source": m["source"], "version": m["version"],
-            "blurgen_version": m["blurgen_version"], "samples": len(reader), "splits": splits,
-            "flow_fwd_magnitude_px": stats, "valid_share": round(float(np.mean(valid_share)), 4) if valid_share else None,
-            "labellers": dict(labellers), "sampled": len(picks), "config": m["config"]}
+    return {
+        "root": str(root),
+        "source": m["source"],
+        "version": m["version"],
+        "blurgen_version": m["blurgen_version"],
+        "samples": len(reader),
+        "splits": splits,
+        "flow_fwd_magnitude_px": stats,
+        "valid_share": round(float(np.mean(valid_share)), 4) if valid_share else None,
+        "labellers": dict(labellers),
+        "sampled": len(picks),
+        "config": m["config"],
+    }

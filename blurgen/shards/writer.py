@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 
 from .. import __version__
-from ..errors import BlurgenError
+from ..core.errors import BlurgenError
 from . import manifest as mf
 from .format import FIELDS, FRAME_FIELDS
 
@@ -36,8 +36,7 @@ class _Shard:
 class ShardWriter:
     """Write samples (dicts in the shard layout plus ``meta``) for tasks in order, split by split."""
 
-    def __init__(self, root, source, config, shard_size=256, keep_frames=False, tile=(64, 128),
-                 compression="lzf"):
+    def __init__(self, root, source, config, shard_size=256, keep_frames=False, tile=(64, 128), compression="lzf"):
         self.root = Path(root)
         self.source, self.config = source, json.loads(json.dumps(config))  # normalise tuples etc.
         self.shard_size, self.tile, self.compression = shard_size, tile, compression
@@ -49,8 +48,10 @@ class ShardWriter:
         if self.manifest is None:
             self.manifest = mf.new_manifest(source, self.config, __version__)
         elif (self.manifest["source"], self.manifest["config"]) != (source, self.config):
-            raise BlurgenError(f"{self.root}: holds shards made by another command or config; "
-                               "pass a new --out folder (or delete this one) to start over")
+            raise BlurgenError(
+                f"{self.root}: holds shards made by another command or config; "
+                "pass a new --out folder (or delete this one) to start over"
+            )
         self.version = self.manifest["version"]  # a resumed run goes on in its folder's own version
         self._open = None  # the _Shard being written
         self._pending_skips = []
@@ -58,7 +59,8 @@ class ShardWriter:
     # -- resume -------------------------------------------------------------------------------
     def split_state(self, split):
         return self.manifest["splits"].setdefault(
-            split, {"tasks_done": 0, "samples": 0, "complete": False, "skipped": []})
+            split, {"tasks_done": 0, "samples": 0, "complete": False, "skipped": []}
+        )
 
     def tasks_done(self, split):
         """Index of the first task a (re)run must render for ``split``."""
@@ -111,8 +113,13 @@ class ShardWriter:
         tmp = self.root / f".{name}.tmp"
         # no chunk cache: every write fills whole chunks, so caching them only defers (and adds) work
         f = h5py.File(tmp, "w", track_order=False, rdcc_nbytes=0)
-        for key, value in (("format", mf.FORMAT), ("version", self.version), ("source", self.source),
-                           ("config", json.dumps(self.config, sort_keys=True)), ("split", split)):
+        for key, value in (
+            ("format", mf.FORMAT),
+            ("version", self.version),
+            ("source", self.source),
+            ("config", json.dumps(self.config, sort_keys=True)),
+            ("split", split),
+        ):
             f.attrs[key] = value
         # 64x128 tiles: a 256x256 crop reads ~1.8x its bytes (bench/shards.py), and a 720p sample
         # writes ~25% faster than with 64x64 (half the chunks)
@@ -123,10 +130,17 @@ class ShardWriter:
             # Only the mask is compressed: lzf shrinks it ~100x, but saves ~5-10% on flows and photos
             # while halving crop reads (bench/shards.py) and costing ~25 ms per 720p write.
             datasets[field] = f.create_dataset(
-                field, shape=(0, h, w) + tail, maxshape=(None, h, w) + tail, dtype=dtype, chunks=(1, th, tw) + tail,
-                track_times=False, compression=self.compression if field == "valid" else None)
-        datasets["meta"] = f.create_dataset("meta", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype("utf-8"),
-                                            chunks=(64,), track_times=False)
+                field,
+                shape=(0, h, w) + tail,
+                maxshape=(None, h, w) + tail,
+                dtype=dtype,
+                chunks=(1, th, tw) + tail,
+                track_times=False,
+                compression=self.compression if field == "valid" else None,
+            )
+        datasets["meta"] = f.create_dataset(
+            "meta", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype("utf-8"), chunks=(64,), track_times=False
+        )
         self._open = _Shard(split, (h, w), f, datasets, tmp, name, task)
 
     def _close(self, task_end):
@@ -134,9 +148,18 @@ class ShardWriter:
         shard.file.close()
         os.replace(shard.tmp, self.root / shard.name)
         key, digest = mf.checksum(self.root / shard.name, self.version)
-        self.manifest["shards"].append({
-            "file": shard.name, "split": shard.split, "samples": shard.samples, "H": shard.size[0],
-            "W": shard.size[1], key: digest, "task_start": shard.task_start, "task_end": task_end})
+        self.manifest["shards"].append(
+            {
+                "file": shard.name,
+                "split": shard.split,
+                "samples": shard.samples,
+                "H": shard.size[0],
+                "W": shard.size[1],
+                key: digest,
+                "task_start": shard.task_start,
+                "task_end": task_end,
+            }
+        )
         state = self.split_state(shard.split)
         state["samples"] += shard.samples
         state["tasks_done"] = task_end

@@ -14,13 +14,12 @@ import cv2
 import numpy as np
 
 from ..blur import average_frames
-from ..errors import BlurgenError
-from ..generate import Skipped
-from ..io.image import read_image
-from ..labels import label_samples
+from ..core.errors import BlurgenError
+from ..core.images import IMAGE_SUFFIXES, read_image
+from ..generate import Made, Skipped, generate
+from ..labels import DIS, label_samples, make_labeller
 
 LAYOUTS = ("gopro", "nfs", "frames", "video")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg")
 # The paper's train shares: 25 of 33 GoPro videos, 70 of 100 NfS videos.
 TRAIN_SHARE = {"gopro": 25 / 33, "nfs": 0.7, "frames": 0.7, "video": 0.7}
@@ -87,8 +86,9 @@ def detect_layout(root):
         return "video"
     if any(_numbered_images(d) for d in [root, *root.rglob("*")] if d.is_dir()):
         return "frames"
-    raise BlurgenError(f"{root}: found no sequences (no GoPro/NfS tree, numbered images or videos); "
-                       "check the path or pass --layout")
+    raise BlurgenError(
+        f"{root}: found no sequences (no GoPro/NfS tree, numbered images or videos); check the path or pass --layout"
+    )
 
 
 def _frame_sequence(name, folder):
@@ -111,14 +111,13 @@ def discover(root, layout):
     if not root.exists():
         raise BlurgenError(f"{root}: no such folder; pass the folder that holds the sequences")
     if layout == "gopro":
-        seqs = [_frame_sequence(d.name, d) for s in ("train", "test") if (root / s).is_dir()
-                for d in _subdirs(root / s)]
+        seqs = [
+            _frame_sequence(d.name, d) for s in ("train", "test") if (root / s).is_dir() for d in _subdirs(root / s)
+        ]
     elif layout == "nfs":  # only the 240 fps frames; the 30 fps folders and annotations are ignored
-        seqs = [_frame_sequence(d.name, d / "240" / d.name) for d in _subdirs(root)
-                if (d / "240" / d.name).is_dir()]
+        seqs = [_frame_sequence(d.name, d / "240" / d.name) for d in _subdirs(root) if (d / "240" / d.name).is_dir()]
     elif layout == "video":
-        files = [root] if root.is_file() else sorted(p for p in root.iterdir()
-                                                     if p.suffix.lower() in VIDEO_SUFFIXES)
+        files = [root] if root.is_file() else sorted(p for p in root.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
         seqs = [_video_sequence(p) for p in files]
     elif layout == "frames":
         folders = [d for d in [root, *sorted(root.rglob("*"))] if d.is_dir() and _numbered_images(d)]
@@ -167,8 +166,10 @@ def window_tasks(seq, window=7, stride=None, gamma=None, on_error="fail"):
     if n < window:
         raise BlurgenError(f"{seq.where}: {n} frames, fewer than --window {window}; remove it or lower --window")
     video = None if seq.paths else seq.where
-    return [WindowTask(seq.name, seq.numbers[a:a + window], seq.paths[a:a + window], video, a, gamma, on_error)
-            for a in range(0, n - window + 1, stride)]
+    return [
+        WindowTask(seq.name, seq.numbers[a : a + window], seq.paths[a : a + window], video, a, gamma, on_error)
+        for a in range(0, n - window + 1, stride)
+    ]
 
 
 def read_window(task):
@@ -210,17 +211,110 @@ def decode_window(task):
         if task.on_error == "skip":
             return Skipped(f"unreadable: {task.sequence} {task.numbers[0]}-{task.numbers[-1]}: {e}")
         raise BlurgenError(f"{e} (or pass --on-error skip to record such windows and go on)") from None
-    return {"blurred": blurred, "first": ends[0], "last": ends[-1],
-            "meta": {"sequence": task.sequence, "frames": list(task.numbers)}}
+    return {
+        "blurred": blurred,
+        "first": ends[0],
+        "last": ends[-1],
+        "meta": {"sequence": task.sequence, "frames": list(task.numbers)},
+    }
 
 
 # -- labelling (main process) ---------------------------------------------------------------------
 def label_step(labeller, fb_threshold=1.0, max_disp=None):
     """The ``label`` callable for :func:`blurgen.generate.generate`: labels a batch of decoded
     windows on the device and skips those whose trusted flow exceeds ``max_disp`` px."""
+
     def label(windows):
         samples = label_samples(labeller, windows, fb_threshold)
-        return [Skipped(f"max |flow| {s['meta']['max_flow']} px > --max-disp {max_disp}")
-                if max_disp is not None and s["meta"]["max_flow"] > max_disp else s for s in samples]
+        return [
+            Skipped(f"max |flow| {s['meta']['max_flow']} px > --max-disp {max_disp}")
+            if max_disp is not None and s["meta"]["max_flow"] > max_disp
+            else s
+            for s in samples
+        ]
 
     return label
+
+
+@dataclass(frozen=True)
+class HighspeedOptions:
+    """What `blurgen highspeed` makes. The manifest stores them with the labeller's weights record
+    (``checkpoint``) for ``ckpt`` and the split rule, see :func:`highspeed_config`."""
+
+    root: str
+    layout: str | None = None  # default: detected
+    window: int = 7
+    stride: int | None = None  # default: window (non-overlapping)
+    gamma: float | None = None
+    max_disp: float = 100.0
+    fb_threshold: float = 1.0
+    flow: str = "pwcnet"  # a ptlflow model name or opencv-dis
+    ckpt: str = "things"  # a local file, a ptlflow checkpoint name (downloads) or 'random'
+    seed: int = 0
+    split_file: str | None = None
+    train_share: float | None = None
+
+
+def highspeed_config(options: HighspeedOptions, layout: str, checkpoint) -> dict:
+    """The manifest's config: the options that decide the samples, with the split rule and weights resolved."""
+    splits = (
+        json.loads(Path(options.split_file).read_text())
+        if options.split_file
+        else {
+            "seed": options.seed,
+            "train_share": TRAIN_SHARE[layout] if options.train_share is None else options.train_share,
+        }
+    )
+    return {
+        "root": str(Path(options.root).resolve()),
+        "layout": layout,
+        "window": options.window,
+        "stride": options.stride or options.window,
+        "gamma": options.gamma,
+        "max_disp": options.max_disp,
+        "fb_threshold": options.fb_threshold,
+        "flow": options.flow,
+        "checkpoint": checkpoint,
+        "splits": splits,
+    }
+
+
+def make_highspeed(
+    out: str | Path,
+    options: HighspeedOptions,
+    *,
+    workers: int = 1,
+    shard_size: int = 256,
+    keep_frames: bool = False,
+    device: str = "auto",
+    batch: int = 4,
+    corr_chunk: int = 21,
+    on_error: str = "fail",
+) -> Made:
+    """Average the windows of the sequences under ``options.root`` and label them into shards in ``out``.
+
+    Workers decode and average; the labeller runs here, ``batch`` windows per call.
+    """
+    layout = options.layout or detect_layout(options.root)
+    seqs = discover(options.root, layout)
+    groups = split_sequences(seqs, layout, options.seed, options.split_file, options.train_share)
+    splits = {
+        name: [t for s in group for t in window_tasks(s, options.window, options.stride, options.gamma, on_error)]
+        for name, group in groups.items()
+    }
+    labeller = make_labeller(
+        options.flow, None if options.flow == DIS else options.ckpt, device, corr_chunk, options.seed
+    )
+    manifest = generate(
+        out,
+        "highspeed",
+        highspeed_config(options, layout, labeller.checkpoint),
+        splits,
+        decode_window,
+        shard_size=shard_size,
+        workers=workers,
+        keep_frames=keep_frames,
+        label=label_step(labeller, options.fb_threshold, options.max_disp),
+        label_batch=batch,
+    )
+    return Made(Path(out), manifest, splits)

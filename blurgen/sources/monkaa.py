@@ -10,17 +10,18 @@ ROOT may also be one scene folder inside ``frames_*pass`` or ``optical_flow``.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..blur import average_frames
-from ..errors import BlurgenError
-from ..generate import Skipped
-from ..interp import interpolate
-from ..io.flow import read_flow
-from ..io.image import read_image
+from ..core.errors import BlurgenError
+from ..core.flow import max_flow
+from ..core.flow_io import read_flow
+from ..core.images import read_image
+from ..generate import Made, Skipped, generate
+from ..interp import check_method, interpolate
 
 PASSES = ("clean", "final")
 CAMERAS = ("left", "right")
@@ -55,22 +56,28 @@ def find_layout(root, pass_=None):
     if root.parent.name in ("frames_cleanpass", "frames_finalpass", "optical_flow"):
         base, scene = root.parent.parent, root.name
         if root.parent.name != "optical_flow":
-            found = root.parent.name[len("frames_"):-len("pass")]
+            found = root.parent.name[len("frames_") : -len("pass")]
             if pass_ not in (None, found):
-                raise BlurgenError(f"{root}: a scene of the {found} pass, but --pass {pass_} was given; "
-                                   f"point at {_frames_dir(base, pass_) / scene} or drop --pass")
+                raise BlurgenError(
+                    f"{root}: a scene of the {found} pass, but --pass {pass_} was given; "
+                    f"point at {_frames_dir(base, pass_) / scene} or drop --pass"
+                )
             pass_ = found
     elif (root / "optical_flow").is_dir() or any(_frames_dir(root, p).is_dir() for p in PASSES):
         base, scene = root, None
     else:
-        raise BlurgenError(f"{root}: not a Monkaa/SceneFlow folder; pass the folder holding frames_cleanpass/ "
-                           "and optical_flow/, or one scene folder inside them")
+        raise BlurgenError(
+            f"{root}: not a Monkaa/SceneFlow folder; pass the folder holding frames_cleanpass/ "
+            "and optical_flow/, or one scene folder inside them"
+        )
     pass_ = pass_ or "clean"
     frames, flows = _frames_dir(base, pass_), base / "optical_flow"
     for folder in (frames, flows) if scene is None else (frames / scene, flows / scene):
         if not folder.is_dir():
-            raise BlurgenError(f"{folder}: folder not found; unpack both the frames_{pass_}pass and the "
-                               f"optical_flow archives of Monkaa under {base}")
+            raise BlurgenError(
+                f"{folder}: folder not found; unpack both the frames_{pass_}pass and the "
+                f"optical_flow archives of Monkaa under {base}"
+            )
     return frames, flows, scene, pass_
 
 
@@ -103,12 +110,17 @@ def list_pairs(root, pass_=None, cameras=CAMERAS, scenes=None):
             side = camera[0].upper()
             flow = flows / scene
             for t in range(indices[0], indices[-1]):
-                pairs.append(Pair(
-                    scene, camera, t,
-                    str(frames / scene / camera / f"{t:0{width}d}{suffix}"),
-                    str(frames / scene / camera / f"{t + 1:0{width}d}{suffix}"),
-                    str(flow / "into_future" / camera / f"OpticalFlowIntoFuture_{t:04d}_{side}.pfm"),
-                    str(flow / "into_past" / camera / f"OpticalFlowIntoPast_{t + 1:04d}_{side}.pfm")))
+                pairs.append(
+                    Pair(
+                        scene,
+                        camera,
+                        t,
+                        str(frames / scene / camera / f"{t:0{width}d}{suffix}"),
+                        str(frames / scene / camera / f"{t + 1:0{width}d}{suffix}"),
+                        str(flow / "into_future" / camera / f"OpticalFlowIntoFuture_{t:04d}_{side}.pfm"),
+                        str(flow / "into_past" / camera / f"OpticalFlowIntoPast_{t + 1:04d}_{side}.pfm"),
+                    )
+                )
     if not pairs:
         raise BlurgenError(f"{frames}: no frame pairs (every camera folder holds a single frame)")
     return pairs
@@ -134,7 +146,7 @@ def allocate(counts, available):
         return dict(counts)
     shares = {k: available * c / total for k, c in counts.items()}
     out = {k: math.floor(v) for k, v in shares.items()}
-    for k in sorted(shares, key=lambda k: out[k] - shares[k])[:available - sum(out.values())]:
+    for k in sorted(shares, key=lambda k: out[k] - shares[k])[: available - sum(out.values())]:
         out[k] += 1
     for k in counts:
         donor = max(out, key=out.get)
@@ -161,8 +173,10 @@ def split_pairs(pairs, counts, seed, test_scenes=(), limit=None):
             raise BlurgenError(f"--test-scenes: no pairs from scene {', '.join(missing)}; check the names")
         pools = {"test": [p for p in shuffled if p.scene in test_scenes]}
         rest = [p for p in shuffled if p.scene not in test_scenes]
-        want = {"test": min(counts["test"], len(pools["test"])),
-                **allocate({k: c for k, c in counts.items() if k != "test"}, len(rest))}
+        want = {
+            "test": min(counts["test"], len(pools["test"])),
+            **allocate({k: c for k, c in counts.items() if k != "test"}, len(rest)),
+        }
     else:
         rest, pools, want = shuffled, {}, allocate(counts, len(shuffled))
     if limit is not None:
@@ -170,17 +184,11 @@ def split_pairs(pairs, counts, seed, test_scenes=(), limit=None):
     out, start = {}, 0
     for name in counts:
         if name in pools:
-            out[name] = sorted(pools[name][:want[name]])
+            out[name] = sorted(pools[name][: want[name]])
         else:
-            out[name] = sorted(rest[start:start + want[name]])
+            out[name] = sorted(rest[start : start + want[name]])
             start += want[name]
     return out
-
-
-def max_motion(flow, valid):
-    """s: the largest |flow| (Euclidean, px) over valid pixels; 0 if none is valid."""
-    mag = np.linalg.norm(flow, axis=2)[valid > 0]
-    return float(mag.max()) if mag.size else 0.0
 
 
 def n_interp(s):
@@ -194,8 +202,10 @@ def read_rest(pair, flow_fwd):
     h, w = flow_fwd.shape[:2]
     for path, arr in ((pair.flow_bwd, flow_bwd), (pair.frame0, img0), (pair.frame1, img1)):
         if arr.shape[:2] != (h, w):
-            raise BlurgenError(f"{path}: {arr.shape[1]}x{arr.shape[0]} but {pair.flow_fwd} is {w}x{h}; "
-                               "the pair's files must have one size")
+            raise BlurgenError(
+                f"{path}: {arr.shape[1]}x{arr.shape[0]} but {pair.flow_fwd} is {w}x{h}; "
+                "the pair's files must have one size"
+            )
     return flow_bwd, img0, img1
 
 
@@ -213,7 +223,7 @@ class MonkaaRender:
     def __call__(self, pair):
         try:
             flow_fwd, valid = read_flow(pair.flow_fwd)
-            s = max_motion(flow_fwd, valid)
+            s = max_flow(flow_fwd, valid)  # the largest forward motion over valid pixels
             if s > self.max_disp:  # decided before reading the rest: a dropped pair costs one file
                 return Skipped(f"max-disp: {pair.name}: s={s:.1f}>{self.max_disp:g}")
             flow_bwd, img0, img1 = read_rest(pair, flow_fwd)
@@ -224,9 +234,75 @@ class MonkaaRender:
         n = n_interp(s)
         frames = interpolate(self.interp, img0, img1, n, flow_fwd, flow_bwd, ckpt=self.ckpt, device=self.device)
         return {
-            "blurred": average_frames(frames, self.gamma), "flow_fwd": flow_fwd, "flow_bwd": flow_bwd,
-            "valid": valid, "first": img0, "last": img1,
-            "meta": {"sequence": f"{pair.scene}/{pair.camera}", "scene": pair.scene, "camera": pair.camera,
-                     "frames": [pair.t, pair.t + 1], "s": round(s, 3), "n_interp": n,
-                     "max_flow": round(float(np.linalg.norm(flow_fwd, axis=2).max()), 3),
-                     "interp": self.interp, "labeller": "ground truth"}}
+            "blurred": average_frames(frames, self.gamma),
+            "flow_fwd": flow_fwd,
+            "flow_bwd": flow_bwd,
+            "valid": valid,
+            "first": img0,
+            "last": img1,
+            "meta": {
+                "sequence": f"{pair.scene}/{pair.camera}",
+                "scene": pair.scene,
+                "camera": pair.camera,
+                "frames": [pair.t, pair.t + 1],
+                "s": round(s, 3),
+                "n_interp": n,
+                "max_flow": round(max_flow(flow_fwd), 3),
+                "interp": self.interp,
+                "labeller": "ground truth",
+            },
+        }
+
+
+@dataclass(frozen=True)
+class MonkaaOptions:
+    """What `blurgen monkaa` makes; the manifest stores these fields as its config (``pass_`` as ``pass``)."""
+
+    root: str
+    pass_: str | None = None  # clean, final, or None: clean, or the pass of the scene folder root is
+    camera: str = "both"
+    scenes: tuple = ()  # only these scenes (default: all)
+    split: dict = field(default_factory=lambda: {"train": 10000, "test": 1200})
+    test_scenes: tuple = ()  # split by scene: test draws only from these
+    limit: int | None = None
+    interp: str = "flow"
+    ckpt: str | None = None  # Super SloMo weights for interp="superslomo"
+    seed: int = 0
+    max_disp: float = 100.0
+    gamma: float | None = None
+
+    def config(self) -> dict:
+        return {("pass" if k == "pass_" else k): v for k, v in asdict(self).items()}
+
+
+def make_monkaa(
+    out: str | Path,
+    options: MonkaaOptions,
+    *,
+    workers: int = 1,
+    shard_size: int = 256,
+    keep_frames: bool = False,
+    device: str = "auto",
+    on_error: str = "fail",
+) -> Made:
+    """Blur the Monkaa pairs ``options`` select into shards in ``out`` (a rerun resumes).
+
+    ``on_error="skip"`` records a pair with an unreadable file as skipped instead of stopping.
+    """
+    if options.interp == "superslomo" and not options.ckpt:
+        raise BlurgenError("--interp superslomo needs --ckpt PATH/TO/SuperSloMo.ckpt (the public Super SloMo weights)")
+    if options.interp != "superslomo" and options.ckpt:
+        raise BlurgenError("--ckpt is only used with --interp superslomo; drop it or add --interp superslomo")
+    ckpt = str(Path(options.ckpt).resolve()) if options.ckpt else None
+    check_method(options.interp, ckpt, device)  # a bad checkpoint fails here, once, before any output
+    options = replace(
+        options, root=str(Path(options.root).resolve()), ckpt=ckpt, pass_=find_layout(options.root, options.pass_)[3]
+    )
+    cameras = CAMERAS if options.camera == "both" else (options.camera,)
+    pairs = list_pairs(options.root, options.pass_, cameras, options.scenes or None)
+    splits = split_pairs(pairs, options.split, options.seed, options.test_scenes, options.limit)
+    render = MonkaaRender(options.interp, options.max_disp, options.gamma, ckpt, device, on_error)
+    manifest = generate(
+        out, "monkaa", options.config(), splits, render, shard_size=shard_size, workers=workers, keep_frames=keep_frames
+    )
+    return Made(Path(out), manifest, splits)

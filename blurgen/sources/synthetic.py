@@ -6,19 +6,32 @@ a pixel p of the first frame on layer k lies at M_k(1) M_k(0)^-1 p in the last o
 flow is that of the layer visible there (alpha > 0.5), so occlusion is handled exactly.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..blur import average_frames
-from ..errors import BlurgenError
-from ..io.image import read_image, write_image
+from ..core.errors import BlurgenError
+from ..core.flow import inside, max_flow
+from ..core.images import IMAGE_SUFFIXES, read_image, write_image
+from ..generate import Made, generate
 
-SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "camera",
-                  "grass", "gravel", "brick", "moon", "coins", "cat")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+SKIMAGE_PHOTOS = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "immunohistochemistry",
+    "camera",
+    "grass",
+    "gravel",
+    "brick",
+    "moon",
+    "coins",
+    "cat",
+)
 
 
 def load_textures(folder=None):
@@ -55,13 +68,17 @@ class Motion:
         cx, cy = self.center
         c, s = z * np.cos(a), z * np.sin(a)
         tx, ty = sx1 * t + sx2 * t * t, sy1 * t + sy2 * t * t
-        return np.array([[c, -s, cx + tx - c * cx + s * cy],
-                         [s, c, cy + ty - s * cx - c * cy],
-                         [0, 0, 1]], dtype=np.float64)
+        return np.array(
+            [[c, -s, cx + tx - c * cx + s * cy], [s, c, cy + ty - s * cx - c * cy], [0, 0, 1]], dtype=np.float64
+        )
 
     def scaled(self, k):
-        return Motion(self.center, tuple(tuple(k * v for v in p) for p in self.shift),
-                      tuple(k * v for v in self.angle), tuple(k * v for v in self.log_zoom))
+        return Motion(
+            self.center,
+            tuple(tuple(k * v for v in p) for p in self.shift),
+            tuple(k * v for v in self.angle),
+            tuple(k * v for v in self.log_zoom),
+        )
 
 
 @dataclass
@@ -96,8 +113,9 @@ def render_frame(scene, t):
     for k, layer in enumerate(scene.layers):
         m = layer.matrix(t)[:2]
         if layer.alpha is None:
-            frame[:] = cv2.warpAffine(layer.texture, m, (w, h), flags=cv2.INTER_LINEAR,
-                                      borderMode=cv2.BORDER_REFLECT_101)
+            frame[:] = cv2.warpAffine(
+                layer.texture, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+            )
             continue
         # Warp only the patch's bounding box: objects cover a fraction of the frame.
         th, tw = layer.alpha.shape
@@ -134,14 +152,6 @@ def scene_flow(scene, visible, t0, t1):
     return flow
 
 
-def inside(flow):
-    """1 where p + flow(p) lands inside the image."""
-    h, w = flow.shape[:2]
-    ys, xs = np.mgrid[0:h, 0:w]
-    x1, y1 = xs + flow[..., 0], ys + flow[..., 1]
-    return ((x1 >= 0) & (x1 <= w - 1) & (y1 >= 0) & (y1 <= h - 1)).astype(np.uint8)
-
-
 def max_displacement(scene, t0=0.0, t1=1.0):
     """Largest displacement of any layer over the image (corners bound an affine map's maximum)."""
     h, w = scene.size
@@ -166,8 +176,14 @@ def render_exposure(scene, gamma=None, t0=0.0, t1=1.0, n=None):
     last = np.clip(frames[-1] + 0.5, 0, 255).astype(np.uint8)
     flow_fwd = scene_flow(scene, vis[0], t0, t1)
     flow_bwd = scene_flow(scene, vis[-1], t1, t0)
-    sample = {"blurred": average_frames(np.stack(frames), gamma), "flow_fwd": flow_fwd,
-              "flow_bwd": flow_bwd, "valid": inside(flow_fwd), "first": first, "last": last}
+    sample = {
+        "blurred": average_frames(np.stack(frames), gamma),
+        "flow_fwd": flow_fwd,
+        "flow_bwd": flow_bwd,
+        "valid": inside(flow_fwd).astype(np.uint8),
+        "first": first,
+        "last": last,
+    }
     return sample, s, n
 
 
@@ -188,8 +204,12 @@ def _random_motion(rng, center, speed, spin, zoom):
     v = rng.uniform(0.2, 1.0) * speed * np.array([np.cos(direction), np.sin(direction)])
     a = rng.uniform(-spin, spin)
     z = rng.uniform(-zoom, zoom)
-    return Motion(center=center, shift=((v[0], v[1]), (acc[0] * v[0], acc[1] * v[1])),
-                  angle=(a, acc[2] * a), log_zoom=(z, acc[3] * z))
+    return Motion(
+        center=center,
+        shift=((v[0], v[1]), (acc[0] * v[0], acc[1] * v[1])),
+        angle=(a, acc[2] * a),
+        log_zoom=(z, acc[3] * z),
+    )
 
 
 def random_scene(rng, size, textures, max_disp, max_objects=4, min_disp=None):
@@ -203,8 +223,13 @@ def random_scene(rng, size, textures, max_disp, max_objects=4, min_disp=None):
     margin = max_disp + 2
     bg = textures[rng.integers(len(textures))]
     zoom_bg = max((h + 2 * margin) / bg.shape[0], (w + 2 * margin) / bg.shape[1]) * 1.05
-    place = np.array([[zoom_bg, 0, center[0] - zoom_bg * (bg.shape[1] - 1) / 2],
-                      [0, zoom_bg, center[1] - zoom_bg * (bg.shape[0] - 1) / 2], [0, 0, 1]])
+    place = np.array(
+        [
+            [zoom_bg, 0, center[0] - zoom_bg * (bg.shape[1] - 1) / 2],
+            [0, zoom_bg, center[1] - zoom_bg * (bg.shape[0] - 1) / 2],
+            [0, 0, 1],
+        ]
+    )
     layers = [Layer(bg, place, _random_motion(rng, center, 0.6 * max_disp, 0.05, 0.05))]
     for _ in range(rng.integers(0, max_objects + 1)):
         photo = textures[rng.integers(len(textures))]
@@ -213,11 +238,10 @@ def random_scene(rng, size, textures, max_disp, max_objects=4, min_disp=None):
         zoom = rng.uniform(1.0, 3.0)
         rh, rw = min(int(ph * zoom), photo.shape[0]), min(int(pw * zoom), photo.shape[1])
         y0, x0 = rng.integers(0, photo.shape[0] - rh + 1), rng.integers(0, photo.shape[1] - rw + 1)
-        patch = cv2.resize(photo[y0:y0 + rh, x0:x0 + rw], (pw, ph), interpolation=cv2.INTER_AREA)
+        patch = cv2.resize(photo[y0 : y0 + rh, x0 : x0 + rw], (pw, ph), interpolation=cv2.INTER_AREA)
         cx, cy = rng.uniform(0.15, 0.85) * w, rng.uniform(0.15, 0.85) * h
         place = np.array([[1, 0, cx - pw / 2], [0, 1, cy - ph / 2], [0, 0, 1]], np.float64)
-        layers.append(Layer(patch, place, _random_motion(rng, (cx, cy), max_disp, 0.3, 0.1),
-                            _soft_mask(rng, ph, pw)))
+        layers.append(Layer(patch, place, _random_motion(rng, (cx, cy), max_disp, 0.3, 0.1), _soft_mask(rng, ph, pw)))
     scene = Scene(size, layers)
     # Rescale all motions together to a drawn largest displacement, so blur lengths spread evenly
     # over [min_disp, max_disp] (the displacement scales about linearly; the check below makes it a bound).
@@ -254,6 +278,40 @@ class SyntheticTask:
     objects: int = 4  # most moving patches in front of the background (0: camera motion only)
 
 
+@dataclass(frozen=True)
+class SyntheticOptions:
+    """What `blurgen synthetic` renders; the manifest stores exactly these fields as its config."""
+
+    count: int = 200  # training samples (sequences with frames_out)
+    test_count: int = 0  # held-out samples, other scenes
+    seed: int = 0
+    size: tuple = (256, 256)  # H, W
+    max_disp: float = 100.0
+    min_disp: float | None = None  # default: 0.05 x max_disp
+    gamma: float | None = None
+    objects: int = 4
+    textures: str | None = None
+    frames_out: str | None = None
+    window: int = 7
+    windows: int = 4
+
+
+def make_synthetic(
+    out: str | Path, options: SyntheticOptions, *, workers: int = 1, shard_size: int = 256, keep_frames: bool = False
+) -> Made:
+    """Render ``options`` into shards in ``out`` (a rerun resumes); bad options fail before anything is written."""
+    if options.min_disp is not None and options.min_disp > options.max_disp:
+        raise BlurgenError(f"--min-disp {options.min_disp} exceeds --max-disp {options.max_disp}; lower it")
+    cached_textures(options.textures)  # a bad --textures folder fails here
+    config = asdict(options)
+    task_options = {k: v for k, v in config.items() if k not in ("count", "test_count")}
+    splits = synthetic_splits(options.count, options.test_count, **task_options)
+    manifest = generate(
+        out, "synthetic", config, splits, render_task, shard_size=shard_size, workers=workers, keep_frames=keep_frames
+    )
+    return Made(Path(out), manifest, splits)
+
+
 def synthetic_splits(count, test_count=0, **options):
     """{"train": tasks 0..count-1, "test": the next test_count}: test scenes are never training scenes.
     ``options``: the other :class:`SyntheticTask` fields, shared by all tasks."""
@@ -279,15 +337,29 @@ def render_task(task):
         # the factor 1.5 covers windows late in an accelerating motion (speed grows at most 1.5x).
         span = (task.windows * task.window - 1) / (task.window - 1)
         scale = span / 1.5
-        scene = scene_for(task.seed, task.index, task.size, cached_textures(task.textures), task.max_disp * scale,
-                          None if task.min_disp is None else task.min_disp * scale, task.objects)
+        scene = scene_for(
+            task.seed,
+            task.index,
+            task.size,
+            cached_textures(task.textures),
+            task.max_disp * scale,
+            None if task.min_disp is None else task.min_disp * scale,
+            task.objects,
+        )
         return render_sequence(task, scene)
-    scene = scene_for(task.seed, task.index, task.size, cached_textures(task.textures), task.max_disp, task.min_disp,
-                      task.objects)
+    scene = scene_for(
+        task.seed, task.index, task.size, cached_textures(task.textures), task.max_disp, task.min_disp, task.objects
+    )
     sample, s, n = render_exposure(scene, task.gamma)
-    sample["meta"] = {"sequence": f"synthetic_{task.index:06d}", "frames": [0, n + 1], "n_interp": n,
-                      "s": round(s, 3), "max_flow": round(float(np.linalg.norm(sample["flow_fwd"], axis=2).max()), 3),
-                      "layers": len(scene.layers), "labeller": "exact"}
+    sample["meta"] = {
+        "sequence": f"synthetic_{task.index:06d}",
+        "frames": [0, n + 1],
+        "n_interp": n,
+        "s": round(s, 3),
+        "max_flow": round(max_flow(sample["flow_fwd"]), 3),
+        "layers": len(scene.layers),
+        "labeller": "exact",
+    }
     return sample
 
 
@@ -311,13 +383,25 @@ def render_sequence(task, scene):
     samples = []
     for w in range(task.windows):
         a, b = w * task.window, (w + 1) * task.window - 1
-        window = np.stack(frames[a:b + 1])
+        window = np.stack(frames[a : b + 1])
         flow_fwd = scene_flow(scene, vis[a], times[a], times[b])
         flow_bwd = scene_flow(scene, vis[b], times[b], times[a])
-        samples.append({
-            "blurred": average_frames(window, task.gamma), "flow_fwd": flow_fwd, "flow_bwd": flow_bwd,
-            "valid": inside(flow_fwd), "first": window[0], "last": window[-1],
-            "meta": {"sequence": name, "frames": list(range(a + 1, b + 2)), "n_interp": task.window - 2,
-                     "s": round(max_displacement(scene, times[a], times[b]), 3),
-                     "max_flow": round(float(np.linalg.norm(flow_fwd, axis=2).max()), 3), "labeller": "exact"}})
+        samples.append(
+            {
+                "blurred": average_frames(window, task.gamma),
+                "flow_fwd": flow_fwd,
+                "flow_bwd": flow_bwd,
+                "valid": inside(flow_fwd).astype(np.uint8),
+                "first": window[0],
+                "last": window[-1],
+                "meta": {
+                    "sequence": name,
+                    "frames": list(range(a + 1, b + 2)),
+                    "n_interp": task.window - 2,
+                    "s": round(max_displacement(scene, times[a], times[b]), 3),
+                    "max_flow": round(max_flow(flow_fwd), 3),
+                    "labeller": "exact",
+                },
+            }
+        )
     return samples

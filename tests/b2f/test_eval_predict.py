@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_model_config
 
 from b2f import cli
 from b2f.checkpoint import load_model, save_model
@@ -13,11 +14,10 @@ from b2f.evaluate import evaluate
 from b2f.metrics import flow_metrics
 from b2f.model import ModelConfig, build_model
 from b2f.train import train
-from blurgen.errors import BlurgenError
-from blurgen.io.flow import read_flow
-from blurgen.io.image import read_image, write_image
+from blurgen.core.errors import BlurgenError
+from blurgen.core.flow_io import read_flow
+from blurgen.core.images import read_image, write_image
 from blurgen.shards import ShardReader
-from helpers import tiny_model_config
 
 TINY = tiny_model_config()
 
@@ -109,15 +109,17 @@ def test_predict_round_trips_flow_files(trained, tmp_path, capsys):
     images = [str(tmp_path / "in" / n) for n in ("odd.png", "full.jpg")]
     for fmt, tolerance in (("flo", 0), ("npy", 0), ("png", 1 / 64)):  # KITTI: flow·64 truncated to uint16
         out = tmp_path / fmt
-        cli.predict([str(run / "checkpoints" / "last.ckpt"), *images, "-o", str(out), "--format", fmt,
-                     "--device", "cpu"])
+        cli.predict(
+            [str(run / "checkpoints" / "last.ckpt"), *images, "-o", str(out), "--format", fmt, "--device", "cpu"]
+        )
         for stem, flow in expected.items():
             back, valid = read_flow(out / f"{stem}.{fmt}")
             assert back.shape == flow.shape and valid.all()
             assert np.abs(back - flow).max() <= tolerance + 1e-6
             assert read_image(out / f"{stem}_color.png").shape == flow.shape[:2] + (3,)
         assert sorted(p.name for p in out.iterdir()) == sorted(
-            [f"full.{fmt}", "full_color.png", f"odd.{fmt}", "odd_color.png"])  # no temporary files left
+            [f"full.{fmt}", "full_color.png", f"odd.{fmt}", "odd_color.png"]
+        )  # no temporary files left
     assert "2 flows" in capsys.readouterr().out
 
 

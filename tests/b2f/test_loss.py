@@ -69,8 +69,9 @@ def test_loss_is_per_sample_and_sums_pixels():
     target = random_flow(6, batch=1)
     flows = [resize_target(target, size)[0] + 1.0 for size in SIZES]
     one = multiscale_loss(flows, target).item()
-    assert multiscale_loss([f.repeat(3, 1, 1, 1) for f in flows], target.repeat(3, 1, 1, 1)).item() == \
-        pytest.approx(one, rel=1e-5)
+    assert multiscale_loss([f.repeat(3, 1, 1, 1) for f in flows], target.repeat(3, 1, 1, 1)).item() == pytest.approx(
+        one, rel=1e-5
+    )
     perfect = [resize_target(target, size)[0] for size in SIZES]
     mixed = [torch.cat([f, p]) for f, p in zip(flows, perfect)]
     assert multiscale_loss(mixed, target.repeat(2, 1, 1, 1)).item() == pytest.approx(one / 2, rel=1e-5)
@@ -93,7 +94,7 @@ def test_invalid_pixels_do_not_matter():
         f[:, :, :, : f.shape[-1] // 2 - 1] += 100
     assert multiscale_loss(shifted, target, valid).item() == pytest.approx(loss.item(), rel=1e-6)
     _, coarse_valid = resize_target(target, (H // 4, W // 4), valid)
-    assert not coarse_valid[:, :, : W // 8 - 1].any() and coarse_valid[:, :, W // 8 + 1:].all()
+    assert not coarse_valid[:, :, : W // 8 - 1].any() and coarse_valid[:, :, W // 8 + 1 :].all()
 
 
 def test_gradient_of_a_perfect_prediction_is_finite():

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_model_config
 from torch.utils.data import default_collate
 
 from b2f import cli
@@ -18,8 +19,7 @@ from b2f.data import EVAL_FIELDS, ShardDataset
 from b2f.lightning_module import B2FModule
 from b2f.model import ModelConfig
 from b2f.train import train
-from blurgen.errors import BlurgenError
-from helpers import tiny_model_config
+from blurgen.core.errors import BlurgenError
 
 TINY = tiny_model_config()
 
@@ -41,7 +41,7 @@ def _locate(whole, crop):
     for y in range(whole.shape[-2] - size + 1):
         for x in range(whole.shape[-1] - size + 1):
             for h, v in ((0, 0), (1, 0), (0, 1), (1, 1)):
-                window = whole[:, y:y + size, x:x + size]
+                window = whole[:, y : y + size, x : x + size]
                 window = window.flip(-1) if h else window
                 if torch.equal(window.flip(-2) if v else window, crop):
                     return y, x, h, v
@@ -65,7 +65,7 @@ def test_crops_and_flips_transform_the_flow(make_synthetic):
         y, x, h, v = found
         seen.add((h, v))
         for name in ("flow_fwd", "flow_bwd"):
-            flow = whole[name][:, y:y + 64, x:x + 64].clone()
+            flow = whole[name][:, y : y + 64, x : x + 64].clone()
             if h:  # mirrored left-right: u changes sign, time does not run backwards
                 flow = flow.flip(-1) * torch.tensor([-1.0, 1.0])[:, None, None]
             if v:
@@ -80,11 +80,15 @@ def test_crop_larger_than_the_images_is_one_line(make_synthetic):
 
 
 def test_min_direction_loss_ignores_the_arrow_of_time(make_synthetic):
-    batch = default_collate([ShardDataset(make_synthetic(2), "train", crop=(64, 64), fields=EVAL_FIELDS)[i]
-                             for i in range(2)])
+    batch = default_collate(
+        [ShardDataset(make_synthetic(2), "train", crop=(64, 64), fields=EVAL_FIELDS)[i] for i in range(2)]
+    )
     reversed_ = {**batch, "flow_fwd": batch["flow_bwd"], "flow_bwd": batch["flow_fwd"]}
-    mixed = {**batch, "flow_fwd": torch.stack([batch["flow_fwd"][0], batch["flow_bwd"][1]]),
-             "flow_bwd": torch.stack([batch["flow_bwd"][0], batch["flow_fwd"][1]])}
+    mixed = {
+        **batch,
+        "flow_fwd": torch.stack([batch["flow_fwd"][0], batch["flow_bwd"][1]]),
+        "flow_bwd": torch.stack([batch["flow_bwd"][0], batch["flow_fwd"][1]]),
+    }
     torch.manual_seed(0)
     fwd, both = B2FModule(TINY, direction="fwd"), B2FModule(TINY, direction="min")
     both.load_state_dict(fwd.state_dict())
@@ -109,9 +113,11 @@ def test_kill_then_resume_continues_exactly(make_synthetic, tmp_path):
     shards = make_synthetic(8)
     run = tmp_path / "killed"
     # a real SIGKILL of a training process that would run for minutes, as soon as a checkpoint exists
-    code = ("import sys, torch; torch.set_num_threads(1); from b2f.train import train; "
-            f"train({str(shards)!r}, {str(run)!r}, {TINY!r}, epochs=1000, crop=(64, 64), workers=0, "
-            "batch_size=8, random_crop=True, flip=True, progress=False)")
+    code = (
+        "import sys, torch; torch.set_num_threads(1); from b2f.train import train; "
+        f"train({str(shards)!r}, {str(run)!r}, {TINY!r}, epochs=1000, crop=(64, 64), workers=0, "
+        "batch_size=8, random_crop=True, flip=True, progress=False)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, cwd=os.getcwd())
     last = run / "checkpoints" / "last.ckpt"
     deadline = time.time() + 60
@@ -147,9 +153,30 @@ def test_run_folder_guards(make_synthetic, tmp_path):
 
 def test_train_cli_stores_its_options(make_synthetic, tmp_path, capsys):
     run = tmp_path / "run"
-    cli.train([str(make_synthetic(4)), "--out", str(run), "--epochs", "1", "--crop", "64", "--limit-batches", "1",
-               "--workers", "0", "--arch", "unet", "--no-stn", "--milestones", "30,10", "--lr", "0.01",
-               "--device", "cpu"])
+    cli.train(
+        [
+            str(make_synthetic(4)),
+            "--out",
+            str(run),
+            "--epochs",
+            "1",
+            "--crop",
+            "64",
+            "--limit-batches",
+            "1",
+            "--workers",
+            "0",
+            "--arch",
+            "unet",
+            "--no-stn",
+            "--milestones",
+            "30,10",
+            "--lr",
+            "0.01",
+            "--device",
+            "cpu",
+        ]
+    )
     config = json.loads((run / "config.json").read_text())
     assert (config["model"]["arch"], config["model"]["stn"], config["model"]["rb"]) == ("unet", False, True)
     assert (config["milestones"], config["lr"], config["crop"], config["epochs"]) == ([10, 30], 0.01, [64, 64], 1)

@@ -5,7 +5,7 @@ import pytest
 
 from blurgen.audit import audit
 from blurgen.cli import main
-from blurgen.errors import BlurgenError
+from blurgen.core.errors import BlurgenError
 from blurgen.generate import generate
 from blurgen.shards import ShardReader
 
@@ -31,10 +31,10 @@ def pseudo_from(truth, out, damage, extra=None):
 def offset_left_half(s):
     """flow_fwd off by 5 px on the left half, which is marked invalid; flow_bwd off by 1 px everywhere."""
     w = s["flow_fwd"].shape[1]
-    s["flow_fwd"][:, :w // 2] += OFFSET
+    s["flow_fwd"][:, : w // 2] += OFFSET
     s["flow_bwd"] += np.float32([1, 0])
     s["valid"][:] = 1
-    s["valid"][:, :w // 2] = 0
+    s["valid"][:, : w // 2] = 0
 
 
 def test_epe_against_exact_truth_is_the_known_error(make_synthetic, tmp_path):

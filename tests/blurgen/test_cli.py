@@ -4,21 +4,24 @@ import numpy as np
 import pytest
 
 from blurgen.blur import average_frames
-from blurgen.device import resolve_device
-from blurgen.errors import BlurgenError
-from blurgen.io.image import read_image
+from blurgen.core.device import resolve_device
+from blurgen.core.errors import BlurgenError
+from blurgen.core.images import read_image
 from blurgen.shards import ShardReader
 
 
-@pytest.mark.parametrize("args, says", [
-    (["synthetic", "--out", "{tmp}/o", "--size", "12"], "'12' is not HxW"),
-    (["synthetic", "--out", "{tmp}/o", "--count", "0"], "--count"),
-    (["synthetic", "--out", "{tmp}/o", "--textures", "{tmp}"], "no images"),
-    (["synthetic", "--out", "{tmp}/o", "--min-disp", "20", "--max-disp", "10"], "--min-disp 20.0 exceeds"),
-    (["inspect", "{tmp}"], "no shard manifest"),
-    (["verify", "{tmp}/missing"], "no shard manifest"),
-    (["nonsense"], "No such command"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["synthetic", "--out", "{tmp}/o", "--size", "12"], "'12' is not HxW"),
+        (["synthetic", "--out", "{tmp}/o", "--count", "0"], "--count"),
+        (["synthetic", "--out", "{tmp}/o", "--textures", "{tmp}"], "no images"),
+        (["synthetic", "--out", "{tmp}/o", "--min-disp", "20", "--max-disp", "10"], "--min-disp 20.0 exceeds"),
+        (["inspect", "{tmp}"], "no shard manifest"),
+        (["verify", "{tmp}/missing"], "no shard manifest"),
+        (["nonsense"], "No such command"),
+    ],
+)
 def test_bad_input_gives_one_line_and_writes_nothing(run, tmp_path, args, says):
     p = run("blurgen", *[a.format(tmp=tmp_path) for a in args])
     assert p.returncode == 2, p.stderr
@@ -28,8 +31,25 @@ def test_bad_input_gives_one_line_and_writes_nothing(run, tmp_path, args, says):
 
 def test_frames_out_tree_matches_its_truth_shards(run, tmp_path):
     frames, truth = tmp_path / "frames", tmp_path / "truth"
-    run("blurgen", "synthetic", "--out", truth, "--frames-out", frames, "--count", "2", "--test-count", "1",
-        "--size", "40x56", "--windows", "3", "--max-disp", "8", check=True)
+    run(
+        "blurgen",
+        "synthetic",
+        "--out",
+        truth,
+        "--frames-out",
+        frames,
+        "--count",
+        "2",
+        "--test-count",
+        "1",
+        "--size",
+        "40x56",
+        "--windows",
+        "3",
+        "--max-disp",
+        "8",
+        check=True,
+    )
     seqs = sorted(p.relative_to(frames).as_posix() for p in frames.glob("*/*"))
     assert seqs == ["test/synthetic_000002", "train/synthetic_000000", "train/synthetic_000001"]
     assert sorted(p.name for p in (frames / seqs[1]).iterdir()) == [f"{i:06d}.png" for i in range(1, 22)]
@@ -65,6 +85,7 @@ def test_device_resolution():
     assert resolve_device("cpu").type == "cpu"
     assert resolve_device("auto").type in ("cpu", "cuda")
     import torch
+
     if not torch.cuda.is_available():
         with pytest.raises(BlurgenError, match="no CUDA device"):
             resolve_device("cuda")

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import blurgen.interp as interp
-from blurgen.errors import BlurgenError
+from blurgen.core.errors import BlurgenError
 from blurgen.interp import interpolate, times
 from blurgen.interp.superslomo import SuperSloMo, UNet, load_superslomo
 
@@ -17,7 +17,11 @@ YY, XX = np.mgrid[0:H, 0:W].astype(np.float64)
 
 
 def texture(x, y):
-    v = 128 + 70 * np.sin(2 * np.pi * x / 31 + 0.4) * np.cos(2 * np.pi * y / 19) + 30 * np.cos(2 * np.pi * (2 * x - y) / 41)
+    v = (
+        128
+        + 70 * np.sin(2 * np.pi * x / 31 + 0.4) * np.cos(2 * np.pi * y / 19)
+        + 30 * np.cos(2 * np.pi * (2 * x - y) / 41)
+    )
     return np.stack([v, 255 - v, 0.6 * v + 30], -1)
 
 
@@ -47,7 +51,7 @@ def test_translation_frames_are_the_shifted_texture():
 def square_scene(shift):
     """Static textured background, a 14×14 noise square at column 10 + shift, rows 12..25."""
     img = texture(XX, YY)
-    img[12:26, 10 + shift:24 + shift] = np.random.default_rng(3).uniform(0, 255, (14, 14, 3))
+    img[12:26, 10 + shift : 24 + shift] = np.random.default_rng(3).uniform(0, 255, (14, 14, 3))
     return img
 
 
@@ -57,7 +61,7 @@ def test_occlusion_is_resolved_exactly_where_the_square_covers_and_uncovers_back
     f01 = np.zeros((H, W, 2), np.float32)
     f01[12:26, 10:24, 0] = d
     f10 = np.zeros((H, W, 2), np.float32)
-    f10[12:26, 10 + d:24 + d, 0] = -d
+    f10[12:26, 10 + d : 24 + d, 0] = -d
     frames = interpolate("flow", img0, img1, 3, f01, f10, device="cpu")  # t = 1/4, 1/2, 3/4: whole-pixel shifts
     for t, frame in zip(times(3), frames[1:-1]):
         truth = square_scene(int(t * d))
@@ -85,7 +89,9 @@ def test_unet_has_the_public_checkpoint_layer_names_and_shapes():
 
 
 def save(path, model, **extra):
-    torch.save({"state_dictFC": model.flow_comp.state_dict(), "state_dictAT": model.arb_time.state_dict(), **extra}, path)
+    torch.save(
+        {"state_dictFC": model.flow_comp.state_dict(), "state_dictAT": model.arb_time.state_dict(), **extra}, path
+    )
     return path
 
 
@@ -129,9 +135,13 @@ def test_superslomo_checkpoint_errors_are_one_line(tmp_path):
     renamed = {f"module.{k}": v for k, v in model.arb_time.state_dict().items()}
     torch.save({"state_dictFC": model.flow_comp.state_dict(), "state_dictAT": renamed}, tmp_path / "renamed.ckpt")
     cases[tmp_path / "renamed.ckpt"] = "'state_dictAT' does not fit Super SloMo's U-Net (46 missing, 46 unexpected"
-    torch.save({"state_dictFC": model.arb_time.state_dict(), "state_dictAT": model.arb_time.state_dict()},
-               tmp_path / "shapes.ckpt")
-    cases[tmp_path / "shapes.ckpt"] = "'state_dictFC' does not fit Super SloMo's U-Net (0 missing, 0 unexpected, 3 wrongly"
+    torch.save(
+        {"state_dictFC": model.arb_time.state_dict(), "state_dictAT": model.arb_time.state_dict()},
+        tmp_path / "shapes.ckpt",
+    )
+    cases[tmp_path / "shapes.ckpt"] = (
+        "'state_dictFC' does not fit Super SloMo's U-Net (0 missing, 0 unexpected, 3 wrongly"
+    )
     for path, expect in cases.items():
         if expect is None:
             assert isinstance(load_superslomo(path, "cpu"), SuperSloMo)

@@ -49,7 +49,7 @@ def _claim(folder):
     """A file for a worker's result: a free one if there is one, else a new one."""
     for name in os.listdir(folder):  # no such folder: a worker on another host
         if name.startswith(FREE):
-            path = os.path.join(folder, name[len(FREE):])
+            path = os.path.join(folder, name[len(FREE) :])
             try:
                 os.rename(os.path.join(folder, name), path)  # atomic: one worker wins it
                 return path
@@ -68,8 +68,11 @@ def _free(path):
 
 
 def _write(sample, folder):
-    arrays = {k: np.ascontiguousarray(v) for k, v in sample.items()
-              if isinstance(v, np.ndarray) and v.nbytes >= MIN_BYTES and not v.dtype.hasobject}
+    arrays = {
+        k: np.ascontiguousarray(v)
+        for k, v in sample.items()
+        if isinstance(v, np.ndarray) and v.nbytes >= MIN_BYTES and not v.dtype.hasobject
+    }
     if not arrays:
         return sample
     path, layout, offset = None, {}, 0
@@ -79,7 +82,7 @@ def _write(sample, folder):
             for k, v in arrays.items():
                 view = memoryview(v).cast("B")
                 while view:  # a raw write may be short
-                    view = view[f.write(view):]
+                    view = view[f.write(view) :]
                 layout[k] = (offset, v.shape, v.dtype.str)
                 offset += v.nbytes
             f.truncate(offset)  # a reused file may have been longer
@@ -94,8 +97,10 @@ def _read(mapped):
     with open(mapped.path, "r+b") as f:
         buf = mmap.mmap(f.fileno(), 0)  # shared, writable (a private map costs a copy per page written)
     weakref.finalize(buf, _free, mapped.path)  # when the last array over it is gone
-    arrays = {k: np.frombuffer(buf, np.dtype(dtype), int(np.prod(shape)), offset).reshape(shape)
-              for k, (offset, shape, dtype) in mapped.arrays.items()}
+    arrays = {
+        k: np.frombuffer(buf, np.dtype(dtype), int(np.prod(shape)), offset).reshape(shape)
+        for k, (offset, shape, dtype) in mapped.arrays.items()
+    }
     return {**mapped.rest, **arrays}
 
 

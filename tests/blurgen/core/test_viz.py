@@ -1,6 +1,6 @@
 import numpy as np
 
-from blurgen.viz import flow_to_color
+from blurgen.core.viz import flow_to_color
 
 
 def test_middlebury_wheel_anchors():

@@ -16,8 +16,11 @@ def quiet_import(name):
     """
     if name in sys.modules:
         return sys.modules[name]
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
-            warnings.catch_warnings():
+    with (
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("ignore")
         logging.getLogger("ptlflow").setLevel(logging.WARNING)
         return importlib.import_module(name)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from blurgen.errors import BlurgenError
+from blurgen.core.errors import BlurgenError
 from blurgen.shards import ShardReader
 from blurgen.shards.verify import verify
 
@@ -81,6 +81,7 @@ def test_verify_catches_nan_flow_written_with_a_matching_checksum(make_synthetic
         f["flow_bwd"][2, 5, 5, 0] = np.nan
     m = json.loads((tmp_path / "manifest.json").read_text())
     from blurgen.shards.manifest import checksum
+
     m["shards"][0]["xxh3_128"] = checksum(tmp_path / "train-00000.h5")[1]
     (tmp_path / "manifest.json").write_text(json.dumps(m))
     assert verify(tmp_path) == {"train-00000.h5": ["'flow_bwd' of sample 2 has NaN/Inf"]}

@@ -4,14 +4,14 @@ import shutil
 import cv2
 import numpy as np
 import pytest
+from helpers import blurgen, error_line
 
 from blurgen.audit import audit
 from blurgen.blur import average_frames
-from blurgen.io.image import read_image, write_image
+from blurgen.cli import main
+from blurgen.core.images import read_image, write_image
 from blurgen.shards import ShardReader
 from blurgen.sources.highspeed import Sequence, decode_window, detect_layout, discover, split_sequences, window_tasks
-from blurgen.cli import main
-from helpers import blurgen, error_line
 
 H, W = 64, 96
 SEQS = ["synthetic_000000", "synthetic_000001", "synthetic_000002"]  # 21 frames each: 3 windows of 7
@@ -31,8 +31,25 @@ def by_window(out):
 def tree(tmp_path_factory):
     """Exact shards and the GoPro-layout frames they were made from (`blurgen synthetic --frames-out`)."""
     root = tmp_path_factory.mktemp("highspeed")
-    main(["synthetic", "--out", str(root / "truth"), "--frames-out", str(root / "gopro"), "--count", "2",
-          "--test-count", "1", "--size", f"{H}x{W}", "--windows", "3", "--max-disp", "10"])
+    main(
+        [
+            "synthetic",
+            "--out",
+            str(root / "truth"),
+            "--frames-out",
+            str(root / "gopro"),
+            "--count",
+            "2",
+            "--test-count",
+            "1",
+            "--size",
+            f"{H}x{W}",
+            "--windows",
+            "3",
+            "--max-disp",
+            "10",
+        ]
+    )
     return root
 
 
@@ -41,8 +58,20 @@ def frames_of(tree, rel):
 
 
 def test_gopro_windows_blur_exactly_and_dis_labels_within_half_a_pixel(tree, tmp_path, capsys):
-    code, out, err = blurgen(capsys, "highspeed", tree / "gopro", "--out", tmp_path / "dis", "--flow", "opencv-dis",
-                             "--keep-frames", "--workers", "2", "--batch", "2")
+    code, out, err = blurgen(
+        capsys,
+        "highspeed",
+        tree / "gopro",
+        "--out",
+        tmp_path / "dis",
+        "--flow",
+        "opencv-dis",
+        "--keep-frames",
+        "--workers",
+        "2",
+        "--batch",
+        "2",
+    )
     assert code == 0, err
     assert out.strip().startswith(f"{tmp_path / 'dis'}: 9 samples of 9 windows (gopro, 3 sequences")
     got, truth = by_window(tmp_path / "dis"), by_window(tree / "truth")
@@ -53,7 +82,7 @@ def test_gopro_windows_blur_exactly_and_dis_labels_within_half_a_pixel(tree, tmp
         assert s["meta"]["labeller"] == "opencv-dis" and s["meta"]["checkpoint"] == "none"
         assert np.array_equal(s["blurred"], t["blurred"])  # exact sRGB mean, as the truth's
         rel = next(r for r in TRAIN if r.endswith(key[0]))
-        files = frames_of(tree, rel)[key[1] - 1:key[2]]
+        files = frames_of(tree, rel)[key[1] - 1 : key[2]]
         assert np.array_equal(s["first"], read_image(files[0])) and np.array_equal(s["last"], read_image(files[-1]))
         assert s["flow_fwd"].shape == (H, W, 2) and s["valid"].shape == (H, W)
     # measured: EPE 0.21-0.23 px over |flow| up to 10 px; the flows swapped (wrong orientation) give > 2 px
@@ -73,8 +102,19 @@ def test_reversed_frames_swap_the_flows(tree, tmp_path, capsys):
         shutil.copy(f, rev / f"{len(files) - i:06d}.png")
     (tmp_path / "one.json").write_text(json.dumps({"train": [SEQS[0]]}))
     for name, root in (("fwd", tree / "gopro"), ("bwd", tmp_path / "rev")):
-        code, _, err = blurgen(capsys, "highspeed", root, "--out", tmp_path / name, "--flow", "opencv-dis",
-                               "--split-file", tmp_path / "one.json", "--batch", "3")
+        code, _, err = blurgen(
+            capsys,
+            "highspeed",
+            root,
+            "--out",
+            tmp_path / name,
+            "--flow",
+            "opencv-dis",
+            "--split-file",
+            tmp_path / "one.json",
+            "--batch",
+            "3",
+        )
         assert code == 0, err
     fwd, bwd = by_window(tmp_path / "fwd"), by_window(tmp_path / "bwd")
     assert len(fwd) == len(bwd) == 3
@@ -88,9 +128,25 @@ def test_random_pwcnet_labels_through_the_batched_pipeline(tree, tmp_path, capsy
     from blurgen.labels import make_labeller
 
     (tmp_path / "one.json").write_text(json.dumps({"test": [SEQS[2]]}))
-    code, _, err = blurgen(capsys, "highspeed", tree / "gopro", "--out", tmp_path / "pwc", "--flow", "pwcnet",
-                           "--ckpt", "random", "--split-file", tmp_path / "one.json", "--max-disp", "1e9",
-                           "--batch", "2", "--device", "cpu")
+    code, _, err = blurgen(
+        capsys,
+        "highspeed",
+        tree / "gopro",
+        "--out",
+        tmp_path / "pwc",
+        "--flow",
+        "pwcnet",
+        "--ckpt",
+        "random",
+        "--split-file",
+        tmp_path / "one.json",
+        "--max-disp",
+        "1e9",
+        "--batch",
+        "2",
+        "--device",
+        "cpu",
+    )
     assert code == 0, err
     got = samples(tmp_path / "pwc")
     assert [s["meta"]["frames"][0] for s in got] == [1, 8, 15]
@@ -138,8 +194,9 @@ def write_frames(tree, root):
             shutil.copy(f, folder / f"frame_{int(f.stem):04d}.png")
 
 
-@pytest.mark.parametrize("layout, write, lossless", [("nfs", write_nfs, False), ("video", write_video, True),
-                                                     ("frames", write_frames, True)])
+@pytest.mark.parametrize(
+    "layout, write, lossless", [("nfs", write_nfs, False), ("video", write_video, True), ("frames", write_frames, True)]
+)
 def test_other_layouts_are_detected_and_give_the_same_windows(tree, tmp_path, capsys, layout, write, lossless):
     write(tree, tmp_path / "root")
     assert detect_layout(tmp_path / "root") == layout
@@ -147,8 +204,9 @@ def test_other_layouts_are_detected_and_give_the_same_windows(tree, tmp_path, ca
     names = [s.name for s in seqs]
     assert names == (["clips/" + s for s in SEQS] if layout == "frames" else SEQS)
     assert all(s.numbers == tuple(range(1, 22)) for s in seqs)  # the 30 fps NfS frames are not among them
-    code, _, err = blurgen(capsys, "highspeed", tmp_path / "root", "--out", tmp_path / "o", "--flow", "opencv-dis",
-                           "--keep-frames")
+    code, _, err = blurgen(
+        capsys, "highspeed", tmp_path / "root", "--out", tmp_path / "o", "--flow", "opencv-dis", "--keep-frames"
+    )
     assert code == 0, err
     truth = by_window(tree / "truth")
     got = samples(tmp_path / "o")
@@ -208,14 +266,17 @@ def short(root):
         f.unlink()
 
 
-@pytest.mark.parametrize("damage, args, says", [
-    (None, ["--flow", "opencv-dis"], "{root}/missing: no such folder"),
-    (empty, ["--flow", "opencv-dis"], "{root}/train/empty_seq: empty sequence"),
-    (short, ["--flow", "opencv-dis"], f"{{root}}/train/{SEQS[1]}: 5 frames, fewer than --window 7"),
-    (corrupt, ["--flow", "opencv-dis"], f"{{root}}/train/{SEQS[0]}/000009.png: not a readable image"),
-    (None, ["--flow", "no_such_net"], "--flow 'no_such_net': unknown model; `blurgen highspeed --list-flows`"),
-    (None, ["--flow", "pwcnet", "--ckpt", "things"], "pass a local checkpoint file with --ckpt PATH"),
-])
+@pytest.mark.parametrize(
+    "damage, args, says",
+    [
+        (None, ["--flow", "opencv-dis"], "{root}/missing: no such folder"),
+        (empty, ["--flow", "opencv-dis"], "{root}/train/empty_seq: empty sequence"),
+        (short, ["--flow", "opencv-dis"], f"{{root}}/train/{SEQS[1]}: 5 frames, fewer than --window 7"),
+        (corrupt, ["--flow", "opencv-dis"], f"{{root}}/train/{SEQS[0]}/000009.png: not a readable image"),
+        (None, ["--flow", "no_such_net"], "--flow 'no_such_net': unknown model; `blurgen highspeed --list-flows`"),
+        (None, ["--flow", "pwcnet", "--ckpt", "things"], "pass a local checkpoint file with --ckpt PATH"),
+    ],
+)
 def test_bad_input_is_one_line(tree, tmp_path, capsys, monkeypatch, damage, args, says):
     root = tmp_path / "root"
     shutil.copytree(tree / "gopro", root)
@@ -238,8 +299,19 @@ def test_unreadable_frame_can_be_skipped_and_recorded(tree, tmp_path, capsys):
     root = tmp_path / "root"
     shutil.copytree(tree / "gopro", root)
     corrupt(root)
-    code, _, err = blurgen(capsys, "highspeed", root, "--out", tmp_path / "o", "--flow", "opencv-dis",
-                           "--on-error", "skip", "--workers", "2")
+    code, _, err = blurgen(
+        capsys,
+        "highspeed",
+        root,
+        "--out",
+        tmp_path / "o",
+        "--flow",
+        "opencv-dis",
+        "--on-error",
+        "skip",
+        "--workers",
+        "2",
+    )
     assert code == 0, err
     assert (SEQS[0], 8, 14) not in by_window(tmp_path / "o") and len(by_window(tmp_path / "o")) == 8
     splits = json.loads((tmp_path / "o/manifest.json").read_text())["splits"]

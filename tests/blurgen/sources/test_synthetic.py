@@ -2,8 +2,17 @@ import cv2
 import numpy as np
 import pytest
 
-from blurgen.sources.synthetic import (Layer, Motion, Scene, SyntheticTask, load_textures, max_displacement,
-                                       render_exposure, render_task, scene_for)
+from blurgen.sources.synthetic import (
+    Layer,
+    Motion,
+    Scene,
+    SyntheticTask,
+    load_textures,
+    max_displacement,
+    render_exposure,
+    render_task,
+    scene_for,
+)
 
 TEXTURES = load_textures()
 # Smoothed photos: resampling a smooth texture twice is nearly lossless, so what is left of the
@@ -30,7 +39,7 @@ def translation_scene(size, shift, object_shift=None):
     place = np.array([[1, 0, -40], [0, 1, -40], [0, 0, 1]], np.float64)
     layers = [Layer(bg, place, Motion(shift=(shift, (0, 0))))]
     if object_shift is not None:
-        patch = TEXTURES[1][:h // 2, :w // 2]
+        patch = TEXTURES[1][: h // 2, : w // 2]
         alpha = np.zeros(patch.shape[:2], np.float32)
         alpha[4:-4, 4:-4] = 1
         place = np.array([[1, 0, w // 4], [0, 1, h // 4], [0, 0, 1]], np.float64)
@@ -87,8 +96,13 @@ def test_translation_blur_is_the_box_filtered_first_frame_and_gamma_changes_it()
     # at time k/(n+1) the pixel at x shows what the first frame had at x - k*d/(n+1)
     first = srgb["first"].astype(np.float64)
     xs = np.arange(96.0)
-    expected = np.mean([[[np.interp(xs - k * d / (n + 1), xs, first[y, :, c]) for c in range(3)]
-                         for y in range(32)] for k in range(n + 2)], axis=0).transpose(0, 2, 1)
+    expected = np.mean(
+        [
+            [[np.interp(xs - k * d / (n + 1), xs, first[y, :, c]) for c in range(3)] for y in range(32)]
+            for k in range(n + 2)
+        ],
+        axis=0,
+    ).transpose(0, 2, 1)
     err = np.abs(srgb["blurred"] - expected)[:, 12:]  # left columns come from outside the first frame
     assert err.mean() < 1.5 and err.max() < 8
     assert np.abs(srgb["blurred"].astype(int) - linear["blurred"]).max() > 3

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from blurgen.errors import BlurgenError
-from blurgen.io.image import read_image, write_image
+from blurgen.core.errors import BlurgenError
+from blurgen.core.images import read_image, write_image
 
 RGB = np.random.default_rng(0).integers(0, 256, (9, 13, 3), dtype=np.uint8)
 BGR = np.ascontiguousarray(RGB[..., ::-1])

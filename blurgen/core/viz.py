@@ -27,16 +27,18 @@ def contact_sheet(samples, tile=256):
     """
     rows = []
     for i, s in enumerate(samples):
-        radius = max(float(np.linalg.norm(s["flow_fwd"], axis=2).max()),
-                     float(np.linalg.norm(s["flow_bwd"], axis=2).max()), 1e-6)
+        radius = max(
+            float(np.linalg.norm(s["flow_fwd"], axis=2).max()), float(np.linalg.norm(s["flow_bwd"], axis=2).max()), 1e-6
+        )
         h, w = s["blurred"].shape[:2]
         size = (max(1, round(w * tile / h)), tile)
         panels = [
             _label(cv2.resize(s["blurred"], size, interpolation=cv2.INTER_AREA), f"#{i} blurred"),
-            _label(cv2.resize(flow_to_color(s["flow_fwd"], radius), size, interpolation=cv2.INTER_NEAREST),
-                   f"flow_fwd (max {radius:.1f}px)"),
-            _label(cv2.resize(flow_to_color(s["flow_bwd"], radius), size, interpolation=cv2.INTER_NEAREST),
-                   "flow_bwd"),
+            _label(
+                cv2.resize(flow_to_color(s["flow_fwd"], radius), size, interpolation=cv2.INTER_NEAREST),
+                f"flow_fwd (max {radius:.1f}px)",
+            ),
+            _label(cv2.resize(flow_to_color(s["flow_bwd"], radius), size, interpolation=cv2.INTER_NEAREST), "flow_bwd"),
         ]
         rows.append(np.concatenate(panels, axis=1))
     width = max(r.shape[1] for r in rows)

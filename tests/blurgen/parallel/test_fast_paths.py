@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from blurgen import handoff
-from blurgen.blur import _round_mean, average_frames
-from blurgen.generate import Skipped, run_tasks
+from blurgen.blur.average import _round_mean, average_frames
+from blurgen.generate import Skipped
+from blurgen.parallel import handoff, run_tasks
 
 
 def exact_mean(frames):
@@ -35,7 +35,7 @@ def test_average_of_frames_matches_exact_integer_mean(n):
     frames = rng.integers(0, 256, (n, 5, 6, 3), dtype=np.uint8)
     frames[:, 0, 0] = 255  # the largest sum
     frames[:, 0, 1] = 0
-    frames[: n // 2, 1, 0], frames[n // 2:, 1, 0] = 0, 1  # a tie for even n: (n/2)/n = 0.5 -> 1
+    frames[: n // 2, 1, 0], frames[n // 2 :, 1, 0] = 0, 1  # a tie for even n: (n/2)/n = 0.5 -> 1
     want = exact_mean(frames)
     assert average_frames(frames).dtype == np.uint8
     assert np.array_equal(average_frames(frames), want)
@@ -53,9 +53,12 @@ def render(task):
     if task % 3 == 2:
         return Skipped(f"task {task}")
     rng = np.random.default_rng(task)
-    sample = {"blurred": rng.integers(0, 256, (128, 192, 3), dtype=np.uint8),
-              "flow_fwd": rng.normal(size=(128, 192, 2)).astype(np.float32),
-              "valid": np.ones((4, 4), np.uint8), "meta": {"task": task}}
+    sample = {
+        "blurred": rng.integers(0, 256, (128, 192, 3), dtype=np.uint8),
+        "flow_fwd": rng.normal(size=(128, 192, 2)).astype(np.float32),
+        "valid": np.ones((4, 4), np.uint8),
+        "meta": {"task": task},
+    }
     return [sample, {**sample, "meta": {"task": -task}}] if task % 3 == 1 else sample
 
 
@@ -162,8 +165,8 @@ def test_a_worker_reuses_freed_memory_instead_of_faulting_in_fresh_pages_per_fra
     cv2.imwrite(str(frame), np.random.default_rng(0).integers(0, 256, (720, 1280, 3), dtype=np.uint8))
     code = f"""if True:  # in a fresh interpreter: the tuning lasts for the life of the process
         import resource
-        from blurgen.io.image import read_image
-        from blurgen.handoff import _keep_freed_memory
+        from blurgen.core.images import read_image
+        from blurgen.parallel.handoff import _keep_freed_memory
         def faults_per_frame():
             read_image({str(frame)!r})
             before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -182,15 +185,19 @@ def test_a_worker_reuses_freed_memory_instead_of_faulting_in_fresh_pages_per_fra
 def test_workers_waiting_for_a_killed_main_process_exit_and_its_folder_goes(tmp_path):
     code = """if True:
         import time
-        from blurgen import handoff
-        from blurgen.generate import run_tasks
+        from blurgen.parallel import handoff
+        from blurgen.parallel import run_tasks
         import test_fast_paths
         for result in run_tasks(test_fast_paths.render, list(range(40)), 2, ahead=2):
             print(handoff._taken[0], flush=True)  # the run's folder
             time.sleep(600)  # a consumer that never comes back: the workers wait at the gate
     """
-    main = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": os.path.dirname(__file__)})
+    main = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.path.dirname(__file__)},
+    )
     folder = Path(main.stdout.readline().strip())
     time.sleep(1)  # the workers reach the gate
     assert folder.is_dir() and len(list(folder.iterdir())) > 1

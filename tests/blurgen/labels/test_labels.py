@@ -6,18 +6,18 @@ import pytest
 import skimage.data
 import torch
 
-from blurgen.errors import BlurgenError
+from blurgen.core.errors import BlurgenError
+from blurgen.core.flow import fb_valid
+from blurgen.core.quiet import quiet_import
 from blurgen.labels import label_samples, make_labeller
-from blurgen.labels.consistency import fb_valid
 from blurgen.labels.ptlflow_labeller import _flownet_correlate, bound_correlation, load_model
-from blurgen.quiet import quiet_import
 
 PHOTO = cv2.resize(skimage.data.astronaut(), (200, 150), interpolation=cv2.INTER_AREA)
 
 
 def shifted_pair(dx, dy, h=64, w=96, y0=40, x0=50):
     """Two crops of one photo whose content moves by (dx, dy) whole pixels from the first to the second."""
-    return PHOTO[y0:y0 + h, x0:x0 + w], PHOTO[y0 - dy:y0 - dy + h, x0 - dx:x0 - dx + w]
+    return PHOTO[y0 : y0 + h, x0 : x0 + w], PHOTO[y0 - dy : y0 - dy + h, x0 - dx : x0 - dx + w]
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +44,11 @@ def test_fb_check_marks_the_round_trips_that_fail_or_leave_the_image():
     bwd = np.zeros((h, w, 2), np.float32) - [3, 0]
     valid = fb_valid(fwd, bwd, 1.0)
     assert valid.dtype == np.uint8 and valid.shape == (h, w)
-    assert valid[:, :w - 3].all() and not valid[:, w - 3:].any()  # x + 3 must stay inside [0, w-1]
+    assert valid[:, : w - 3].all() and not valid[:, w - 3 :].any()  # x + 3 must stay inside [0, w-1]
     bwd[5:10, 10:20] += [0, 1.5]  # the way back misses by 1.5 px where it lands in this block
     valid = fb_valid(fwd, bwd, 1.0)
-    assert not valid[5:10, 7:17].any() and valid[5:10, :6].all() and valid[11:, :w - 3].all()
-    assert fb_valid(fwd, bwd, 2.0)[:, :w - 3].all()
+    assert not valid[5:10, 7:17].any() and valid[5:10, :6].all() and valid[11:, : w - 3].all()
+    assert fb_valid(fwd, bwd, 2.0)[:, : w - 3].all()
 
 
 def test_ptlflow_labeller_pads_small_and_mixed_sizes_and_batches_like_single_pairs(random_pwcnet, monkeypatch):
@@ -84,13 +84,16 @@ def test_local_checkpoint_file_loads_and_is_recorded_by_hash(random_pwcnet, tmp_
     assert not np.allclose(other.flows([a], [b])[0], random_pwcnet.flows([a], [b])[0], atol=1e-3)
 
 
-@pytest.mark.parametrize("name, ckpt, says", [
-    ("pwcnet", "nope", "--ckpt 'nope': no such file, and not a checkpoint name of pwcnet (names: things, sintel)"),
-    ("raft", "{tmp}/pwc.ckpt", "not a ptlflow checkpoint of raft"),
-    ("pwcnet", "{tmp}/junk.ckpt", "not a torch checkpoint"),
-    ("pwcnet", "sintel", "cannot download the pwcnet weights"),
-    ("pwc_net", "things", "--flow 'pwc_net': unknown model"),
-])
+@pytest.mark.parametrize(
+    "name, ckpt, says",
+    [
+        ("pwcnet", "nope", "--ckpt 'nope': no such file, and not a checkpoint name of pwcnet (names: things, sintel)"),
+        ("raft", "{tmp}/pwc.ckpt", "not a ptlflow checkpoint of raft"),
+        ("pwcnet", "{tmp}/junk.ckpt", "not a torch checkpoint"),
+        ("pwcnet", "sintel", "cannot download the pwcnet weights"),
+        ("pwc_net", "things", "--flow 'pwc_net': unknown model"),
+    ],
+)
 def test_model_and_checkpoint_errors_are_one_line(random_pwcnet, tmp_path, monkeypatch, name, ckpt, says):
     torch.save({"state_dict": random_pwcnet.model.state_dict()}, tmp_path / "pwc.ckpt")
     (tmp_path / "junk.ckpt").write_bytes(b"\x00" * 100)

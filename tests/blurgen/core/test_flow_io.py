@@ -6,8 +6,8 @@ import zlib
 import numpy as np
 import pytest
 
-from blurgen.errors import BlurgenError
-from blurgen.io.flow import read_flow, write_flow
+from blurgen.core.errors import BlurgenError
+from blurgen.core.flow_io import read_flow, write_flow
 
 RNG = np.random.default_rng(0)
 FLOW = RNG.normal(scale=20, size=(5, 7, 2)).astype(np.float32)  # asymmetric: a flip or swap shows
@@ -29,14 +29,18 @@ def pfm_bytes(flow, big_endian):
 def kitti_png_bytes(flow, valid):
     """16-bit RGB PNG: u*64+2^15, v*64+2^15, valid; written with zlib, no imaging library."""
     h, w = flow.shape[:2]
-    px = np.dstack([flow * 64 + 2 ** 15, valid]).astype(">u2")
+    px = np.dstack([flow * 64 + 2**15, valid]).astype(">u2")
     raw = b"".join(b"\x00" + px[y].tobytes() for y in range(h))
 
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_flo_reads_middlebury_bytes_and_writes_them(tmp_path):
@@ -55,7 +59,9 @@ def test_pfm_flips_rows_and_honours_endianness(tmp_path, big_endian):
     assert np.array_equal(flow, FLOW) and valid.all()
     write_flow(tmp_path / "b.pfm", FLOW)
     assert np.array_equal(read_flow(tmp_path / "b.pfm")[0], FLOW)
-    assert (tmp_path / "b.pfm").read_bytes()[-4 * 3 * 7:] == pfm_bytes(FLOW, False)[-4 * 3 * 7:]  # last row stored = top row
+    assert (tmp_path / "b.pfm").read_bytes()[-4 * 3 * 7 :] == pfm_bytes(FLOW, False)[
+        -4 * 3 * 7 :
+    ]  # last row stored = top row
 
 
 def test_kitti_png_scale_offset_and_valid_bit(tmp_path):
@@ -78,13 +84,16 @@ def test_npy(tmp_path):
     assert np.array_equal(np.load(tmp_path / "b.npy"), FLOW)
 
 
-@pytest.mark.parametrize("name, content, says", [
-    ("a.flo", b"PIEH" + struct.pack("<ii", 7, 5) + b"\0" * 20, "truncated"),
-    ("a.flo", b"XXXX" + b"\0" * 40, "PIEH"),
-    ("a.pfm", b"P5\n1 1\n-1\n" + b"\0" * 12, "not a readable .pfm"),
-    ("a.png", b"not a png", "not a readable .png"),
-    ("a.xyz", b"", "unknown flow format"),
-])
+@pytest.mark.parametrize(
+    "name, content, says",
+    [
+        ("a.flo", b"PIEH" + struct.pack("<ii", 7, 5) + b"\0" * 20, "truncated"),
+        ("a.flo", b"XXXX" + b"\0" * 40, "PIEH"),
+        ("a.pfm", b"P5\n1 1\n-1\n" + b"\0" * 12, "not a readable .pfm"),
+        ("a.png", b"not a png", "not a readable .png"),
+        ("a.xyz", b"", "unknown flow format"),
+    ],
+)
 def test_corrupt_files_give_one_line_naming_the_file(tmp_path, name, content, says):
     (tmp_path / name).write_bytes(content)
     with pytest.raises(BlurgenError) as e:

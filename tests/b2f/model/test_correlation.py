@@ -4,10 +4,12 @@ import pytest
 import torch
 
 from b2f.model.correlation import correlation
-from blurgen.quiet import quiet_import
+from blurgen.core.quiet import quiet_import
 
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
-                                                                 reason="no CUDA device"))]
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")),
+]
 
 
 def direct(feat1, feat2, radius):
@@ -21,8 +23,9 @@ def direct(feat1, feat2, radius):
                 for dy in range(-radius, radius + 1):
                     for dx in range(-radius, radius + 1):
                         if 0 <= y + dy < height and 0 <= x + dx < width:
-                            dot = sum(feat1[b, c, y, x].item() * feat2[b, c, y + dy, x + dx].item()
-                                      for c in range(channels))
+                            dot = sum(
+                                feat1[b, c, y, x].item() * feat2[b, c, y + dy, x + dx].item() for c in range(channels)
+                            )
                             out[b, (dy + radius) * size + dx + radius, y, x] = dot / channels
     return out
 
@@ -57,6 +60,5 @@ def test_peak_at_the_true_shift():
 
 def test_gradients_match_finite_differences():
     gen = torch.Generator().manual_seed(3)
-    feat1, feat2 = (torch.randn(1, 2, 4, 5, generator=gen, dtype=torch.float64, requires_grad=True)
-                    for _ in range(2))
+    feat1, feat2 = (torch.randn(1, 2, 4, 5, generator=gen, dtype=torch.float64, requires_grad=True) for _ in range(2))
     assert torch.autograd.gradcheck(lambda a, b: correlation(a, b, 2), (feat1, feat2))

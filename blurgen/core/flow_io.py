@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BlurgenError
+from .errors import BlurgenError
 
 FORMATS = ("flo", "pfm", "png", "npy")
 
 
 def _flowutils():
     # Imported lazily: `import ptlflow` prints to stdout and costs seconds, and most commands never need it.
-    from ..quiet import quiet_import
+    from .quiet import quiet_import
 
     return quiet_import("ptlflow.utils.flow_utils")
 

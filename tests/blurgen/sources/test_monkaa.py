@@ -8,12 +8,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import blurgen, error_line
 
-from blurgen.errors import BlurgenError
+from blurgen.core.errors import BlurgenError
 from blurgen.interp.superslomo import SuperSloMo
 from blurgen.shards import ShardReader
 from blurgen.sources.monkaa import allocate, list_pairs, split_pairs
-from helpers import blurgen, error_line
 
 H, W = 48, 64
 YY, XX = np.mgrid[0:H, 0:W].astype(np.float64)
@@ -21,7 +21,11 @@ YY, XX = np.mgrid[0:H, 0:W].astype(np.float64)
 
 def texture(x, y):
     """A smooth RGB pattern, defined everywhere, so shifted frames have an exact value at every point."""
-    v = 128 + 60 * np.sin(2 * np.pi * x / 29 + 0.3) * np.cos(2 * np.pi * y / 23) + 40 * np.cos(2 * np.pi * (x + 2 * y) / 37)
+    v = (
+        128
+        + 60 * np.sin(2 * np.pi * x / 29 + 0.3) * np.cos(2 * np.pi * y / 23)
+        + 40 * np.cos(2 * np.pi * (x + 2 * y) / 37)
+    )
     return np.stack([v, 255 - v, 0.5 * v + 40], -1)
 
 
@@ -72,8 +76,13 @@ def warp_field():
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
     root = tmp_path_factory.mktemp("monkaa")
-    write_scene(root, "pan", [shifted((k * PAN[0], k * PAN[1])) for k in range(3)], [const(PAN)] * 2,
-                [const((-PAN[0], -PAN[1]))] * 2)
+    write_scene(
+        root,
+        "pan",
+        [shifted((k * PAN[0], k * PAN[1])) for k in range(3)],
+        [const(PAN)] * 2,
+        [const((-PAN[0], -PAN[1]))] * 2,
+    )
     still = shifted((0, 0))
     write_scene(root, "still", [still, still], [const((0, 0))], [const((0, 0))])
     write_scene(root, "fast", [shifted((0, 0)), shifted(FAST)], [const(FAST)], [const((-FAST[0], -FAST[1]))])
@@ -85,9 +94,15 @@ def tree(tmp_path_factory):
 
 def samples(out, split=None):
     reader = ShardReader(out, split)
-    return [reader.read(i, fields=("blurred", "flow_fwd", "flow_bwd", "valid", "first", "last")
-                        if "first" in reader.fields(i) else ("blurred", "flow_fwd", "flow_bwd", "valid"))
-            for i in range(len(reader))]
+    return [
+        reader.read(
+            i,
+            fields=("blurred", "flow_fwd", "flow_bwd", "valid", "first", "last")
+            if "first" in reader.fields(i)
+            else ("blurred", "flow_fwd", "flow_bwd", "valid"),
+        )
+        for i in range(len(reader))
+    ]
 
 
 def by_scene(out):
@@ -131,7 +146,9 @@ def test_pairs_over_max_disp_are_dropped_and_recorded_per_scene(tree, tmp_path, 
 @pytest.mark.parametrize("gamma", [None, 2.2])
 def test_zero_flow_pair_gives_the_frame_itself(tree, tmp_path, capsys, gamma):
     extra = ("--gamma", gamma) if gamma else ()
-    code, _, err = blurgen(capsys, "monkaa", tree, "--out", tmp_path, *ALL, "--scenes", "still", "--keep-frames", *extra)
+    code, _, err = blurgen(
+        capsys, "monkaa", tree, "--out", tmp_path, *ALL, "--scenes", "still", "--keep-frames", *extra
+    )
     assert code == 0, err
     (s,) = samples(tmp_path)
     frame = cv2.imread(str(tree / "frames_cleanpass/still/left/0000.png"))[..., ::-1]
@@ -169,10 +186,21 @@ def copy_tree(tree, dst, scenes=("pan", "still")):
 
 # case: (file, how to damage it, the pairs of scene pan it spoils)
 DAMAGE = {
-    "truncated into_future PFM": ("optical_flow/pan/into_future/left/OpticalFlowIntoFuture_0001_L.pfm",
-                                  lambda p: p.write_bytes(p.read_bytes()[:-100]), [1]),
-    "missing into_past PFM": ("optical_flow/pan/into_past/left/OpticalFlowIntoPast_0002_L.pfm", lambda p: p.unlink(), [1]),
-    "corrupt PNG": ("frames_cleanpass/pan/left/0002.png", lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(50)), [1]),
+    "truncated into_future PFM": (
+        "optical_flow/pan/into_future/left/OpticalFlowIntoFuture_0001_L.pfm",
+        lambda p: p.write_bytes(p.read_bytes()[:-100]),
+        [1],
+    ),
+    "missing into_past PFM": (
+        "optical_flow/pan/into_past/left/OpticalFlowIntoPast_0002_L.pfm",
+        lambda p: p.unlink(),
+        [1],
+    ),
+    "corrupt PNG": (
+        "frames_cleanpass/pan/left/0002.png",
+        lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(50)),
+        [1],
+    ),
     "missing PNG": ("frames_cleanpass/pan/left/0001.png", lambda p: p.unlink(), [0, 1]),
 }
 
@@ -188,10 +216,13 @@ def test_bad_file_is_one_line_naming_it_or_a_recorded_skip(tree, tmp_path, capsy
     assert str(root / rel) in line and "--on-error skip" in line
     code, out, err = blurgen(capsys, "monkaa", root, "--out", tmp_path / "skip", *ALL, "--on-error", "skip")
     assert code == 0, err
-    assert sorted(by_scene(tmp_path / "skip")) == sorted([("pan", t) for t in (0, 1) if t not in spoilt] + [("still", 0)])
+    assert sorted(by_scene(tmp_path / "skip")) == sorted(
+        [("pan", t) for t in (0, 1) if t not in spoilt] + [("still", 0)]
+    )
     skipped = json.loads((tmp_path / "skip/manifest.json").read_text())["splits"]["train"]["skipped"]
     assert [s["reason"].split(str(root / rel))[0] for s in skipped] == [
-        f"unreadable: pan/left {t:04d}-{t + 1:04d}: " for t in spoilt]
+        f"unreadable: pan/left {t:04d}-{t + 1:04d}: " for t in spoilt
+    ]
     assert f"pan: 2 pairs, 0 dropped (s > max-disp), {len(spoilt)} unreadable" in err
 
 
@@ -253,8 +284,22 @@ def test_superslomo_needs_a_fitting_checkpoint_and_runs_with_one(tree, tmp_path,
     model = SuperSloMo()
     good = tmp_path / "good.ckpt"
     torch.save({"state_dictFC": model.flow_comp.state_dict(), "state_dictAT": model.arb_time.state_dict()}, good)
-    code, _, err = blurgen(capsys, "monkaa", tree, "--out", tmp_path / "c", *ALL, "--scenes", "still",
-                           "--interp", "superslomo", "--ckpt", good, "--device", "cpu")
+    code, _, err = blurgen(
+        capsys,
+        "monkaa",
+        tree,
+        "--out",
+        tmp_path / "c",
+        *ALL,
+        "--scenes",
+        "still",
+        "--interp",
+        "superslomo",
+        "--ckpt",
+        good,
+        "--device",
+        "cpu",
+    )
     assert code == 0, err
     (s,) = samples(tmp_path / "c")
     assert s["blurred"].shape == (H, W, 3) and s["meta"]["interp"] == "superslomo" and s["meta"]["n_interp"] == 5

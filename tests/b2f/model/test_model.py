@@ -12,10 +12,12 @@ from b2f.loss import multiscale_loss
 from b2f.model import B2FNet, ModelConfig, build_model
 from b2f.model.decoder import STN
 from b2f.model.layers import deconv, init_flow_upsampler
-from b2f.model.warp import warp
+from blurgen.core.flow import warp
 
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
-                                                                 reason="no CUDA device"))]
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")),
+]
 
 
 def n_params(model):
@@ -130,8 +132,13 @@ def test_ablation_switches_change_the_parameter_count_as_expected():
     ups = 2 * sum(deconv4(ch[l + 1], ch[l]) for l in range(last))
     n_corr = (2 * cfg.corr_range + 1) ** 2
     # every layer that sees the cost volume: each dense-decoder conv, the prediction, ↑V_f, the context input
-    corr_inputs = sum(n_corr * 9 * sum(widths) + n_corr * 9 * 2 + (n_corr * 16 * 2 if l else 0)
-                      for l, widths in enumerate(cfg.flow_widths)) + n_corr * 9 * cfg.context_widths[0]
+    corr_inputs = (
+        sum(
+            n_corr * 9 * sum(widths) + n_corr * 9 * 2 + (n_corr * 16 * 2 if l else 0)
+            for l, widths in enumerate(cfg.flow_widths)
+        )
+        + n_corr * 9 * cfg.context_widths[0]
+    )
     full = n_params(B2FNet(cfg))
     assert full - n_params(B2FNet(ModelConfig(stn=False))) == stns
     assert full - n_params(B2FNet(ModelConfig(rb=False))) == rbs + ups
@@ -144,8 +151,9 @@ def test_config_round_trips_through_json():
     stored = json.loads(json.dumps(dataclasses.asdict(cfg)))
     model = build_model(stored)
     assert model.cfg == cfg
-    assert {k: v.shape for k, v in model.state_dict().items()} == \
-           {k: v.shape for k, v in B2FNet(cfg).state_dict().items()}
+    assert {k: v.shape for k, v in model.state_dict().items()} == {
+        k: v.shape for k, v in B2FNet(cfg).state_dict().items()
+    }
     with pytest.raises(ValueError, match="unknown model config keys"):
         build_model({**stored, "widths": 3})
     with pytest.raises(ValueError, match="unknown arch"):

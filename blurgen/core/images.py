@@ -5,7 +5,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import BlurgenError
+from .errors import BlurgenError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def read_image(path):
