@@ -4,7 +4,7 @@ import dataclasses
 
 import click
 
-from blurgen.core.cli import device_option, next_free, run
+from blurgen.core.cli import device_option, next_free, parse_milestones, run
 from blurgen.core.errors import BlurgenError
 
 from .run_config import DIRECTIONS, PRECISIONS, SCHEDULES
@@ -24,15 +24,6 @@ def parse_crop(ctx, param, value):
         return h, w
     except ValueError:
         raise click.BadParameter(f"'{value}' is not N or HxW, e.g. 256 or 256x384") from None
-
-
-def parse_milestones(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        return sorted(int(v) for v in value.split(",") if v.strip())
-    except ValueError:
-        raise click.BadParameter(f"'{value}' is not a comma-separated list of epochs, e.g. 100,150") from None
 
 
 def parse_devices(ctx, param, value):

@@ -54,16 +54,24 @@ def generate(
     compression="lzf",
     label=None,
     label_batch=1,
+    extra_fields=(),
 ):
     """Render ``splits`` (name -> ordered task list) into shards in ``out``; returns the manifest.
 
     ``render(task)`` gives a sample dict, a list of them, or :class:`Skipped`. A rerun after a kill
     renders only the tasks after the last complete shard. With ``label``, render results go through
     ``label(list of up to label_batch results) -> as many results`` in this process before writing
-    (e.g. a flow network on the GPU fed by CPU workers).
+    (e.g. a flow network on the GPU fed by CPU workers). ``extra_fields``: the optional shard fields
+    (``sharp``, ``moving``) every sample of this source holds.
     """
     with ShardWriter(
-        out, source, config, shard_size=shard_size, keep_frames=keep_frames, compression=compression
+        out,
+        source,
+        config,
+        shard_size=shard_size,
+        keep_frames=keep_frames,
+        compression=compression,
+        extra_fields=extra_fields,
     ) as writer:
         for split, tasks in splits.items():
             if writer.split_state(split)["complete"]:

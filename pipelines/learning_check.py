@@ -16,10 +16,10 @@ from pathlib import Path
 import click
 import torch
 
-from b2f.cli import parse_milestones
 from b2f.evaluate import evaluate, format_table, write_report
 from b2f.model import ModelConfig
 from b2f.train import train
+from blurgen.core.cli import parse_milestones
 from blurgen.sources.synthetic import SyntheticOptions, make_synthetic
 
 # Blur long enough to see at 128×128 (a scene's largest displacement in [8, 32] px), and 64×64 crops: ~2× the steps.

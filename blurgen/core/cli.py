@@ -44,6 +44,16 @@ def parse_size(ctx: click.Context | None, param: click.Parameter | None, value: 
         raise click.BadParameter(f"'{value}' is not HxW with both at least 8, e.g. 256x256") from None
 
 
+def parse_milestones(ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> list[int] | None:
+    """``"100,150"`` -> [100, 150] (sorted epochs at which a learning rate steps); None stays None."""
+    if value is None:
+        return None
+    try:
+        return sorted(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a comma-separated list of epochs, e.g. 100,150") from None
+
+
 def next_free(parent: str, prefix: str = "") -> str:
     """``parent/<prefix><n>`` with n one past the highest taken: a default output that never reuses a folder."""
     taken = [int(p.name[len(prefix) :]) for p in Path(parent).glob(f"{prefix}*") if p.name[len(prefix) :].isdigit()]

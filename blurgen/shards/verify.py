@@ -8,7 +8,7 @@ import numpy as np
 
 from ..core.errors import BlurgenError
 from . import manifest as mf
-from .format import ALL_FIELDS, FIELDS
+from .format import ALL_FIELDS, FIELDS, MASK_FIELDS
 
 
 def verify_shard(path, entry, version):
@@ -39,8 +39,8 @@ def verify_shard(path, entry, version):
                     if name.startswith("flow") and not np.isfinite(a).all():
                         problems.append(f"'{name}' of sample {i} has NaN/Inf")
                         break
-                    if name == "valid" and a.max(initial=0) > 1:
-                        problems.append(f"'valid' of sample {i} holds values other than 0/1")
+                    if name in MASK_FIELDS and a.max(initial=0) > 1:
+                        problems.append(f"'{name}' of sample {i} holds values other than 0/1")
                         break
             if "meta" not in f or f["meta"].shape != (n,):
                 problems.append("'meta' missing or of the wrong length")

@@ -16,7 +16,7 @@ import numpy as np
 from .. import __version__
 from ..core.errors import BlurgenError
 from . import manifest as mf
-from .format import FIELDS, FRAME_FIELDS
+from .format import FIELDS, FRAME_FIELDS, MASK_FIELDS, OPTIONAL_FIELDS, OPTIONAL_SINCE
 
 
 @dataclass
@@ -36,11 +36,21 @@ class _Shard:
 class ShardWriter:
     """Write samples (dicts in the shard layout plus ``meta``) for tasks in order, split by split."""
 
-    def __init__(self, root, source, config, shard_size=256, keep_frames=False, tile=(64, 128), compression="lzf"):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        source: str,
+        config: dict,
+        shard_size: int = 256,
+        keep_frames: bool = False,
+        tile: tuple[int, int] = (64, 128),
+        compression: str | None = "lzf",
+        extra_fields: tuple[str, ...] = (),
+    ):
+        """``extra_fields``: optional fields (format v3's ``sharp``, ``moving``) every sample of this source holds."""
         self.root = Path(root)
         self.source, self.config = source, json.loads(json.dumps(config))  # normalise tuples etc.
         self.shard_size, self.tile, self.compression = shard_size, tile, compression
-        self.fields = {**FIELDS, **(FRAME_FIELDS if keep_frames else {})}
         self.root.mkdir(parents=True, exist_ok=True)
         for stale in self.root.glob(".*.tmp"):  # left by a killed run; never part of the manifest
             stale.unlink()
@@ -53,6 +63,12 @@ class ShardWriter:
                 "pass a new --out folder (or delete this one) to start over"
             )
         self.version = self.manifest["version"]  # a resumed run goes on in its folder's own version
+        unknown = sorted(set(extra_fields) - set(OPTIONAL_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown optional shard field {unknown[0]}; known: {', '.join(OPTIONAL_FIELDS)}")
+        # a folder begun in an older version goes on without the fields that version lacks
+        extras = extra_fields if self.version >= OPTIONAL_SINCE else ()
+        self.fields = {**FIELDS, **(FRAME_FIELDS if keep_frames else {}), **{k: OPTIONAL_FIELDS[k] for k in extras}}
         self._open = None  # the _Shard being written
         self._pending_skips = []
 
@@ -127,7 +143,7 @@ class ShardWriter:
         datasets = {}
         for field, (dtype, ch) in self.fields.items():
             tail = (ch,) if ch else ()
-            # Only the mask is compressed: lzf shrinks it ~100x, but saves ~5-10% on flows and photos
+            # Only masks are compressed: lzf shrinks them ~100x, but saves ~5-10% on flows and photos
             # while halving crop reads (bench/shards.py) and costing ~25 ms per 720p write.
             datasets[field] = f.create_dataset(
                 field,
@@ -136,7 +152,7 @@ class ShardWriter:
                 dtype=dtype,
                 chunks=(1, th, tw) + tail,
                 track_times=False,
-                compression=self.compression if field == "valid" else None,
+                compression=self.compression if field in MASK_FIELDS else None,
             )
         datasets["meta"] = f.create_dataset(
             "meta", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype("utf-8"), chunks=(64,), track_times=False

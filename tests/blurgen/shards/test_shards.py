@@ -155,3 +155,58 @@ def test_keep_frames_stores_the_sharp_ends(make_synthetic):
     s = reader.read(1, fields=("first", "last", "blurred"))
     assert s["first"].shape == (64, 64, 3) and not np.array_equal(s["first"], s["last"])
     assert "first" not in ShardReader(make_synthetic(3)).fields(0)
+
+
+def _sample(rng, h=16, w=24, **extra):
+    return {
+        "blurred": rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
+        "flow_fwd": rng.normal(size=(h, w, 2)).astype(np.float32),
+        "flow_bwd": rng.normal(size=(h, w, 2)).astype(np.float32),
+        "valid": np.ones((h, w), np.uint8),
+        "meta": {"i": 0},
+        **extra,
+    }
+
+
+def test_v3_optional_fields_are_written_read_and_verified(tmp_path):
+    from blurgen.shards import ShardWriter
+
+    rng = np.random.default_rng(0)
+    sharp = rng.integers(0, 256, (16, 24, 3), dtype=np.uint8)
+    moving = (rng.random((16, 24)) < 0.3).astype(np.uint8)
+    with ShardWriter(tmp_path, "test", {"a": 1}, extra_fields=("sharp", "moving")) as w:
+        w.add("train", 0, [_sample(rng, sharp=sharp, moving=moving)])
+        w.finish_split("train", 1)
+    reader = ShardReader(tmp_path)
+    assert reader.manifest["version"] == 3
+    assert reader.fields(0) == ["blurred", "flow_fwd", "flow_bwd", "valid", "sharp", "moving"]
+    s = reader.read(0, fields=("sharp", "moving"), crop=(2, 3, 8, 8))
+    assert np.array_equal(s["sharp"], sharp[2:10, 3:11]) and np.array_equal(s["moving"], moving[2:10, 3:11])
+    assert verify(tmp_path) == {}
+    reader.close()
+    with h5py.File(tmp_path / "train-00000.h5", "a") as f:
+        f["moving"][0, 1, 1] = 7
+    m = json.loads((tmp_path / "manifest.json").read_text())
+    from blurgen.shards.manifest import checksum
+
+    m["shards"][0]["xxh3_128"] = checksum(tmp_path / "train-00000.h5")[1]
+    (tmp_path / "manifest.json").write_text(json.dumps(m))
+    assert verify(tmp_path) == {"train-00000.h5": ["'moving' of sample 0 holds values other than 0/1"]}
+    with pytest.raises(ValueError, match="unknown optional shard field"):
+        ShardWriter(tmp_path / "x", "test", {}, extra_fields=("depth",))
+
+
+def test_a_v2_folder_goes_on_in_v2_without_the_optional_fields(tmp_path):
+    from blurgen.shards import ShardWriter
+    from blurgen.shards import manifest as mf
+
+    rng = np.random.default_rng(1)
+    mf.save(tmp_path, {**mf.new_manifest("test", {"a": 1}, "0"), "version": 2})  # a v2 run killed early
+    with ShardWriter(tmp_path, "test", {"a": 1}, extra_fields=("moving",)) as w:
+        w.add("train", 0, [_sample(rng, moving=np.zeros((16, 24), np.uint8))])
+        w.finish_split("train", 1)
+    reader = ShardReader(tmp_path)
+    assert reader.manifest["version"] == 2 and "moving" not in reader.fields(0)
+    with h5py.File(tmp_path / "train-00000.h5") as f:
+        assert f.attrs["version"] == 2
+    assert verify(tmp_path) == {}
