@@ -18,7 +18,9 @@ def _masked_mean(values, mask):
     return torch.where(count > 0, total / count.clamp(min=1), torch.full_like(total, float("nan")))
 
 
-def flow_metrics(pred, flow_fwd, flow_bwd, valid=None):
+def flow_metrics(
+    pred: torch.Tensor, flow_fwd: torch.Tensor, flow_bwd: torch.Tensor, valid: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
     """Each of ``NAMES`` as a float64 tensor of B per-image values.
 
     ``pred``, ``flow_fwd``, ``flow_bwd``: B×2×H×W pixels; ``valid``: B×H×W (nonzero = scored) or None.

@@ -4,6 +4,8 @@ Samples are matched on (sequence, first frame, last frame) of their meta, so any
 the frames written by `blurgen synthetic --frames-out` can be scored against that run's exact shards.
 """
 
+import os
+
 import numpy as np
 from tqdm import tqdm
 
@@ -17,7 +19,7 @@ def _key(meta):
     return meta.get("sequence"), frames[0], frames[-1]
 
 
-def sample_errors(pseudo, truth):
+def sample_errors(pseudo: dict, truth: dict) -> dict:
     """EPE of one labelled sample against its exact one: forward and backward over all pixels,
     forward over the pixels the labeller trusts (``valid``) and over those it rejects."""
     valid = pseudo["valid"] > 0
@@ -30,7 +32,7 @@ def sample_errors(pseudo, truth):
     }
 
 
-def audit(pseudo_root, truth_root):
+def audit(pseudo_root: str | os.PathLike, truth_root: str | os.PathLike) -> dict:
     """Per-sample errors and their means for every sample of ``pseudo_root`` found in ``truth_root``."""
     truth = ShardReader(truth_root)
     index = {_key(truth.meta(i)): i for i in range(len(truth))}

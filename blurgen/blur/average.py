@@ -1,5 +1,7 @@
 """Averaging sharp frames into one blurred image, in sRGB values or in linear light."""
 
+from collections.abc import Iterable
+
 import cv2
 import numpy as np
 
@@ -34,7 +36,7 @@ def _mean_uint8(first, rest):
     return _round_mean(total, n)
 
 
-def average_frames(frames, gamma=None):
+def average_frames(frames: np.ndarray | Iterable[np.ndarray], gamma: float | None = None) -> np.ndarray:
     """Mean of N uint8 (or float, 0..255) RGB frames as uint8; ``frames``: an N×H×W×3 array or any
     iterable of H×W×3 frames (uint8 ones in sRGB mode are summed as they come, so a generator of
     decoded frames never holds more than one).

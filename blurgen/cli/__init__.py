@@ -16,6 +16,6 @@ for module in (synthetic, inspect, verify, monkaa, highspeed, audit):
     cli.add_command(module.command)
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     """Entry point: a BlurgenError becomes one line on stderr and exit code 2, never a traceback."""
     run(cli, argv)

@@ -1,11 +1,16 @@
 """The one place that turns ``--device auto|cpu|cuda`` into a torch device."""
 
+from typing import TYPE_CHECKING
+
 from .errors import BlurgenError
+
+if TYPE_CHECKING:  # torch is imported when a device is asked for, not when a CLI starts
+    import torch
 
 CHOICES = ("auto", "cpu", "cuda")
 
 
-def resolve_device(name="auto"):
+def resolve_device(name: str = "auto") -> "torch.device":
     """``auto`` picks CUDA when present; asking for CUDA without a GPU is a clear error, not a fallback."""
     import torch
 

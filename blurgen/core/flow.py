@@ -45,7 +45,7 @@ def warp(src: torch.Tensor, flow: torch.Tensor, padding_mode: str = "zeros") -> 
     return out.to(src.dtype) if src.dtype.is_floating_point else out
 
 
-def inside(flow):
+def inside(flow: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
     """Where ``p + flow(p)`` lands inside the frame (between the outer pixels' centres): a bool array
     H×W for an H×W×2 array, a bool tensor B×H×W for a B×2×H×W tensor."""
     u, v, height, width = _components(flow)

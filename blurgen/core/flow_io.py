@@ -4,6 +4,7 @@ ptlflow marks invalid vectors as NaN; we return a separate ``valid`` mask instea
 store finite flow plus a mask, and we raise one clear error for any file that is not what it claims.
 """
 
+import os
 import warnings
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def _format(path, fmt):
     return fmt
 
 
-def read_flow(path, fmt=None):
+def read_flow(path: str | os.PathLike, fmt: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read a flow file; returns ``(flow float32 H×W×2, valid uint8 H×W)``.
 
     Vectors the format marks invalid (NaN, the .flo sentinel, the PFM/KITTI mask) are 0 with valid 0;
@@ -66,7 +67,9 @@ def _check_flo(path):
         raise BlurgenError(f"{path}: truncated .flo file ({w}x{h} needs {12 + 8 * int(w) * int(h)} bytes)")
 
 
-def write_flow(path, flow, valid=None, fmt=None):
+def write_flow(
+    path: str | os.PathLike, flow: np.ndarray, valid: np.ndarray | None = None, fmt: str | None = None
+) -> None:
     """Write ``flow`` (H×W×2, pixels); ``valid`` zeros become NaN (.flo/.pfm) or the KITTI valid bit (.png)."""
     path = Path(path)
     fmt = _format(path, fmt)

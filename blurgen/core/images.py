@@ -1,5 +1,6 @@
 """Image files: RGB uint8 in memory; OpenCV's BGR stays inside this module."""
 
+import os
 from pathlib import Path
 
 import cv2
@@ -10,7 +11,7 @@ from .errors import BlurgenError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
-def read_image(path):
+def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image as uint8 RGB H×W×3 (16-bit files are scaled, alpha is dropped)."""
     path = Path(path)
     if not path.is_file():
@@ -24,7 +25,7 @@ def read_image(path):
     return img
 
 
-def write_image(path, rgb):
+def write_image(path: str | os.PathLike, rgb: np.ndarray) -> None:
     """Write uint8 RGB H×W×3 (format from the suffix), creating the folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,10 +5,11 @@ import importlib
 import io
 import logging
 import sys
+import types
 import warnings
 
 
-def quiet_import(name):
+def quiet_import(name: str) -> types.ModuleType:
     """Import module ``name`` with its import-time prints and warnings discarded.
 
     ptlflow prints notices ("xFormers not available", "alt_cuda_corr is not compiled") to stdout and

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 
 
-def flow_to_color(flow, max_radius=None):
+def flow_to_color(flow: np.ndarray, max_radius: float | None = None) -> np.ndarray:
     """uint8 RGB colour coding of an H×W×2 flow; ``max_radius`` fixes the scale (default: the flow's max)."""
     from .quiet import quiet_import
 
@@ -19,7 +19,7 @@ def _label(img, text):
     return img
 
 
-def contact_sheet(samples, tile=256):
+def contact_sheet(samples: list[dict], tile: int = 256) -> np.ndarray:
     """One row per sample: blurred | flow_fwd | flow_bwd, each flow pair on one colour scale.
 
     ``samples`` are dicts with ``blurred``, ``flow_fwd``, ``flow_bwd`` (shard layout); rows are

@@ -13,7 +13,7 @@ METHODS = ("flow", "superslomo")
 _BATCH_PIXELS = {"flow": 4_000_000, "superslomo": 600_000}
 
 
-def times(n):
+def times(n: int) -> np.ndarray:
     """The n interior times k/(n+1), k = 1..n, between frame 0 (t=0) and frame 1 (t=1)."""
     return np.arange(1, n + 1, dtype=np.float64) / (n + 1)
 
@@ -26,13 +26,22 @@ def _superslomo(ckpt, device):
     return load_superslomo(ckpt, device)
 
 
-def check_method(method, ckpt=None, device="auto"):
+def check_method(method: str, ckpt: str | None = None, device: str = "auto") -> None:
     """Fail early, in the caller's process, on a method that cannot run (e.g. a bad checkpoint)."""
     if method == "superslomo":
         _superslomo(str(ckpt), resolve_device(device))
 
 
-def interpolate(method, img0, img1, n, flow01=None, flow10=None, ckpt=None, device="auto"):
+def interpolate(
+    method: str,
+    img0: np.ndarray,
+    img1: np.ndarray,
+    n: int,
+    flow01: np.ndarray | None = None,
+    flow10: np.ndarray | None = None,
+    ckpt: str | None = None,
+    device: str = "auto",
+) -> np.ndarray:
     """The n+2 frames of an exposure as uint8 (n+2)×H×W×3: ``img0``, n frames interpolated between
     it and ``img1`` (rounded half up, as if saved), and ``img1`` (both uint8 H×W×3).
 

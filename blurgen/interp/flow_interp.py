@@ -30,7 +30,15 @@ class FlowInterpolator:
     """Frames at arbitrary times between ``img0`` and ``img1`` (1×3×H×W, 0..255) given exact flows
     ``flow01``/``flow10`` (1×2×H×W, pixels)."""
 
-    def __init__(self, img0, img1, flow01, flow10, tolerance=1.0, rel_tolerance=0.05):
+    def __init__(
+        self,
+        img0: torch.Tensor,
+        img1: torch.Tensor,
+        flow01: torch.Tensor,
+        flow10: torch.Tensor,
+        tolerance: float = 1.0,
+        rel_tolerance: float = 0.05,
+    ):
         self.tolerance, self.rel_tolerance = tolerance, rel_tolerance
         self.flow01, self.flow10 = flow01, flow10
         # Each image travels with its own flow and its forward-backward visibility, sampled together.
@@ -38,7 +46,7 @@ class FlowInterpolator:
         self.src1 = torch.cat((img1, flow10, self._seen_in_other(flow10, flow01)), 1)
 
     @staticmethod
-    def warp(src, flow):
+    def warp(src: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``src`` (1 or N×C×H×W) sampled at p + ``flow`` (edge pixels repeat), and where p + flow lands
         inside the frame (N×1×H×W)."""
         return warp(src, flow, padding_mode="border"), inside(flow)[:, None]

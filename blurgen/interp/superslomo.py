@@ -10,6 +10,7 @@ exactly, where the port's normalisation is off by up to a pixel at the far edges
 """
 
 import datetime
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -38,7 +39,7 @@ class _Down(nn.Module):
 
 
 class _Up(nn.Module):
-    def __init__(self, cin, cout):
+    def __init__(self, cin: int, cout: int):
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
         self.conv2 = nn.Conv2d(2 * cout, cout, 3, padding=1)
@@ -54,7 +55,7 @@ class UNet(nn.Module):
     DOWN = ((32, 64, 5), (64, 128, 3), (128, 256, 3), (256, 512, 3), (512, 512, 3))
     UP = ((512, 512), (512, 256), (256, 128), (128, 64), (64, 32))
 
-    def __init__(self, cin, cout):
+    def __init__(self, cin: int, cout: int):
         super().__init__()
         self.conv1 = nn.Conv2d(cin, 32, 7, padding=3)
         self.conv2 = nn.Conv2d(32, 32, 7, padding=3)
@@ -64,7 +65,7 @@ class UNet(nn.Module):
             self.add_module(f"up{i}", _Up(*spec))
         self.conv3 = nn.Conv2d(32, cout, 3, padding=1)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = [_lrelu(self.conv2(_lrelu(self.conv1(x))))]
         for i in range(1, 6):
             skips.append(getattr(self, f"down{i}")(skips[-1]))
@@ -74,7 +75,9 @@ class UNet(nn.Module):
         return _lrelu(self.conv3(x))
 
 
-def intermediate_flows(flow01, flow10, t):
+def intermediate_flows(
+    flow01: torch.Tensor, flow10: torch.Tensor, t: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Super SloMo's linear-motion approximation of the flows from time ``t`` (N×1×1×1) to frames 0 and 1."""
     flow_t0 = -(1 - t) * t * flow01 + t * t * flow10
     flow_t1 = (1 - t) * (1 - t) * flow01 - t * (1 - t) * flow10
@@ -87,7 +90,7 @@ class SuperSloMo(nn.Module):
         self.flow_comp = UNet(6, 4)  # state_dictFC: F_0→1 and F_1→0 from the two frames
         self.arb_time = UNet(20, 5)  # state_dictAT: flow residuals at t and the visibility logit
 
-    def interpolator(self, img0, img1):
+    def interpolator(self, img0: torch.Tensor, img1: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         """A function of times (1-D tensor) giving N×3×H×W frames, 0..255, between ``img0`` and
         ``img1`` (1×3×H×W, 0..255); the flows between the two frames are computed once, here."""
         h, w = img0.shape[-2:]
@@ -129,7 +132,7 @@ def _check_state(path, key, state, module):
         )
 
 
-def load_superslomo(path, device):
+def load_superslomo(path: str | Path, device: torch.device | str) -> SuperSloMo:
     """The model with the weights of ``path`` (keys ``state_dictFC``, ``state_dictAT``), in eval mode."""
     path = Path(path)
     if not path.is_file():

@@ -5,12 +5,20 @@ A labeller has ``name``, ``checkpoint`` (JSON-able: where its weights came from)
 (uint8 RGB H×W×3, sizes may differ between pairs).
 """
 
+from typing import TYPE_CHECKING
+
 from ..core.flow import fb_valid, max_flow
+
+if TYPE_CHECKING:
+    from .dis import DISLabeller
+    from .ptlflow_labeller import PtlflowLabeller
 
 DIS = "opencv-dis"
 
 
-def make_labeller(flow, ckpt=None, device="auto", corr_chunk=21, seed=0):
+def make_labeller(
+    flow: str, ckpt: str | None = None, device: str = "auto", corr_chunk: int = 21, seed: int = 0
+) -> "DISLabeller | PtlflowLabeller":
     """``flow`` is ``opencv-dis`` or a ptlflow model name; ``ckpt`` a local file, a ptlflow
     checkpoint name (downloaded) or ``random`` (untrained weights drawn from ``seed``, for plumbing)."""
     if flow == DIS:
@@ -22,7 +30,9 @@ def make_labeller(flow, ckpt=None, device="auto", corr_chunk=21, seed=0):
     return PtlflowLabeller(flow, ckpt, device, corr_chunk, seed)
 
 
-def label_samples(labeller, samples, fb_threshold=1.0):
+def label_samples(
+    labeller: "DISLabeller | PtlflowLabeller", samples: list[dict], fb_threshold: float = 1.0
+) -> list[dict]:
     """Fill ``flow_fwd`` = flow(first, last), ``flow_bwd`` = flow(last, first) and ``valid`` (fwd-bwd
     check) of samples holding ``first``/``last``; both directions go through the labeller in one batch."""
     firsts = [s["first"] for s in samples]

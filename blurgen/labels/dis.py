@@ -13,6 +13,6 @@ class DISLabeller:
     def __init__(self):
         self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
 
-    def flows(self, firsts, lasts):
+    def flows(self, firsts: list[np.ndarray], lasts: list[np.ndarray]) -> list[np.ndarray]:
         grey = lambda rgb: cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)  # noqa: E731
         return [self.dis.calc(grey(a), grey(b), None).astype(np.float32) for a, b in zip(firsts, lasts)]

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..core.device import resolve_device
 from ..core.errors import BlurgenError, first_line
@@ -50,7 +51,7 @@ def _flownet_correlate(input1, input2, chunk):
     return corr.view(b, ph * pw, h, w) / input1.size(1)
 
 
-def bound_correlation(model, chunk):
+def bound_correlation(model: "torch.nn.Module", chunk: int) -> "torch.nn.Module":
     """Make every pure-PyTorch correlation in ``model`` work ``chunk`` displacements at a time
     (results unchanged). The compiled sampler, when installed, needs no bound and is left alone."""
     correlation = quiet_import("ptlflow.utils.correlation")
@@ -83,7 +84,7 @@ def _checkpoint(ptlflow, name, ckpt):
     return ckpt, {"name": ckpt, "url": names[ckpt]}
 
 
-def load_model(name, ckpt=None, seed=0):
+def load_model(name: str, ckpt: str | None = None, seed: int = 0) -> tuple["torch.nn.Module", dict | str]:
     """A ptlflow model in eval mode and the record of its weights; every failure is one line.
     Random weights come from ``seed`` (a resumed run must label with the same ones)."""
     ptlflow = quiet_import("ptlflow")
@@ -122,7 +123,7 @@ class PtlflowLabeller:
     [0, 1], ``{"images": B×2×3×H×W}``, padded (replicate) to the model's stride, at least two strides:
     ptlflow's pure-PyTorch correlation divides by (size - 1) and gives NaN on a 1-pixel coarsest level."""
 
-    def __init__(self, name, ckpt=None, device="auto", corr_chunk=21, seed=0):
+    def __init__(self, name: str, ckpt: str | None = None, device: str = "auto", corr_chunk: int = 21, seed: int = 0):
         self.torch = quiet_import("torch")
         self.device = resolve_device(device)
         model, self.checkpoint = load_model(name, ckpt, seed)
@@ -145,7 +146,7 @@ class PtlflowLabeller:
             flow = self.model({"images": x})["flows"][:, 0, :, :h, :w]
         return list(flow.permute(0, 2, 3, 1).float().cpu().numpy())
 
-    def flows(self, firsts, lasts):
+    def flows(self, firsts: list[np.ndarray], lasts: list[np.ndarray]) -> list[np.ndarray]:
         out = [None] * len(firsts)
         groups = {}
         for i, f in enumerate(firsts):  # one forward per image size in the batch

@@ -42,7 +42,7 @@ class Pair:
     flow_bwd: str  # into_past of t+1
 
     @property
-    def name(self):
+    def name(self) -> str:
         return f"{self.scene}/{self.camera} {self.t:04d}-{self.t + 1:04d}"
 
 
@@ -50,7 +50,7 @@ def _frames_dir(root, pass_):
     return root / f"frames_{pass_}pass"
 
 
-def find_layout(root, pass_=None):
+def find_layout(root: str | Path, pass_: str | None = None) -> tuple[Path, Path, str | None, str]:
     """``(frames_dir, flow_dir, scene or None, pass)`` for a data set root or one scene folder in it."""
     root = Path(root).resolve()
     if root.parent.name in ("frames_cleanpass", "frames_finalpass", "optical_flow"):
@@ -91,7 +91,9 @@ def _frame_indices(folder):
     return sorted(int(p.stem) for p in files), files[0].suffix, len(files[0].stem)
 
 
-def list_pairs(root, pass_=None, cameras=CAMERAS, scenes=None):
+def list_pairs(
+    root: str | Path, pass_: str | None = None, cameras: tuple = CAMERAS, scenes: list[str] | None = None
+) -> list[Pair]:
     """Every pair (t, t+1) from the first to the last frame number of each scene and camera, sorted.
 
     A frame missing inside that range stays in the list, so rendering names the missing file.
@@ -126,7 +128,7 @@ def list_pairs(root, pass_=None, cameras=CAMERAS, scenes=None):
     return pairs
 
 
-def parse_split(text):
+def parse_split(text: str) -> dict[str, int]:
     """``"train=10000,test=1200"`` -> ``{"train": 10000, "test": 1200}`` (ValueError if malformed)."""
     counts = {}
     for part in text.split(","):
@@ -138,7 +140,7 @@ def parse_split(text):
     return counts
 
 
-def allocate(counts, available):
+def allocate(counts: dict[str, int], available: int) -> dict[str, int]:
     """``counts`` if they fit in ``available``; else shares in proportion (largest remainder),
     with at least one for every split that asked for any, as far as ``available`` allows."""
     total = sum(counts.values())
@@ -156,7 +158,9 @@ def allocate(counts, available):
     return out
 
 
-def split_pairs(pairs, counts, seed, test_scenes=(), limit=None):
+def split_pairs(
+    pairs: list[Pair], counts: dict[str, int], seed: int, test_scenes: tuple = (), limit: int | None = None
+) -> dict[str, list[Pair]]:
     """Deterministic split: {name: sorted pairs}.
 
     By sample: shuffle all pairs with ``seed`` and deal them out in the order of ``counts``. With
@@ -191,11 +195,11 @@ def split_pairs(pairs, counts, seed, test_scenes=(), limit=None):
     return out
 
 
-def n_interp(s):
+def n_interp(s: float) -> int:
     return max(math.ceil(s), MIN_INTERP)
 
 
-def read_rest(pair, flow_fwd):
+def read_rest(pair: Pair, flow_fwd: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The backward flow and the two frames of ``pair``, checked against the forward flow's size."""
     flow_bwd, _ = read_flow(pair.flow_bwd)
     img0, img1 = read_image(pair.frame0), read_image(pair.frame1)
