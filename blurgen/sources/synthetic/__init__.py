@@ -4,13 +4,22 @@
 scenes, :mod:`.make` turns tasks into samples and shards.
 """
 
-from .make import SyntheticOptions, SyntheticTask, make_synthetic, render_sequence, render_task, synthetic_splits
+from .make import (
+    EXTRA_FIELDS,
+    SyntheticOptions,
+    SyntheticTask,
+    make_synthetic,
+    render_sequence,
+    render_task,
+    synthetic_splits,
+)
 from .scene import (
     Layer,
     Motion,
     Scene,
     exposure_flows,
     largest_displacement,
+    moving_mask,
     render_exposure,
     render_frame,
     scene_flow,
@@ -19,6 +28,7 @@ from .scene import (
 from .scenes import cached_textures, load_textures, random_scene, scene_for, stored_displacement
 
 __all__ = [
+    "EXTRA_FIELDS",
     "Layer",
     "Motion",
     "Scene",
@@ -29,6 +39,7 @@ __all__ = [
     "largest_displacement",
     "load_textures",
     "make_synthetic",
+    "moving_mask",
     "random_scene",
     "render_exposure",
     "render_frame",

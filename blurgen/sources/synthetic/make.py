@@ -11,8 +11,10 @@ from ...core.errors import BlurgenError
 from ...core.flow import inside, max_flow
 from ...core.images import write_image
 from ...generate import Made, generate
-from .scene import Scene, exposure_flows, largest_displacement, render_exposure, render_frame, to_uint8
+from .scene import Scene, exposure_flows, largest_displacement, moving_mask, render_exposure, render_frame, to_uint8
 from .scenes import cached_textures, scene_for
+
+EXTRA_FIELDS = ("moving",)  # format v3's optional fields every synthetic sample holds
 
 
 @dataclass
@@ -62,7 +64,15 @@ def make_synthetic(
     task_options = {k: v for k, v in config.items() if k not in ("count", "test_count")}
     splits = synthetic_splits(options.count, options.test_count, **task_options)
     manifest = generate(
-        out, "synthetic", config, splits, render_task, shard_size=shard_size, workers=workers, keep_frames=keep_frames
+        out,
+        "synthetic",
+        config,
+        splits,
+        render_task,
+        shard_size=shard_size,
+        workers=workers,
+        keep_frames=keep_frames,
+        extra_fields=EXTRA_FIELDS,
     )
     return Made(Path(out), manifest, splits)
 
@@ -115,6 +125,7 @@ def render_sequence(task: SyntheticTask, scene: Scene) -> list[dict]:
     The scene's motion spans the whole sequence, so each window sees 1/windows of it; a window's
     blurred image is the plain mean of its frames, as `blurgen highspeed` computes it. ``meta["s"]``
     is the window's largest stored |flow|; --min-disp/--max-disp bound the largest over the windows.
+    ``moving`` is the mask of each window's first frame.
     """
     name = f"synthetic_{task.index:06d}"
     folder = Path(task.frames_out) / task.split / name
@@ -126,7 +137,7 @@ def render_sequence(task: SyntheticTask, scene: Scene) -> list[dict]:
     samples = []
     for a, b in windows:
         window = np.stack(frames[a : b + 1])
-        flow_fwd, flow_bwd, _ = exposure_flows(scene, times[a], times[b])
+        flow_fwd, flow_bwd, visible = exposure_flows(scene, times[a], times[b])
         samples.append(
             {
                 "blurred": average_frames(window, task.gamma),
@@ -135,6 +146,7 @@ def render_sequence(task: SyntheticTask, scene: Scene) -> list[dict]:
                 "valid": inside(flow_fwd).astype(np.uint8),
                 "first": window[0],
                 "last": window[-1],
+                "moving": moving_mask(visible),
                 "meta": {
                     "sequence": name,
                     "frames": list(range(a + 1, b + 2)),

@@ -145,6 +145,16 @@ def exposure_flows(scene: Scene, t0: float, t1: float) -> tuple[np.ndarray, np.n
     return scene_flow(scene, vis0, t0, t1), scene_flow(scene, visibility(scene, t1), t1, t0), vis0
 
 
+def moving_mask(visible: np.ndarray) -> np.ndarray:
+    """The ``moving`` shard field: uint8 H×W, 1 where ``visible`` (of the first frame) shows a patch
+    (any layer above the background), 0 on the background; exact, the flow's own visibility.
+
+    "Moving" is by construction: a patch whose motion happens to equal the background's is still 1,
+    though no flow-based method could tell it apart.
+    """
+    return (visible > 0).astype(np.uint8)
+
+
 def largest_displacement(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> float:
     """The sample's ``s``: the largest |flow| of the stored ground truth, over flow_fwd and flow_bwd and
     every pixel (also those whose motion leaves the frame: they are blurred just as long)."""
@@ -155,7 +165,8 @@ def render_exposure(scene: Scene, gamma: float | None = None, t0: float = 0.0, t
     """Blur the exposure [t0, t1] like the Monkaa rule: the two ends plus n = max(ceil(s), 5) frames
     between them, with s = :func:`largest_displacement` of the exact flows the sample stores.
 
-    Returns ``(sample, s, n)``: the sample dict (blurred, flow_fwd, flow_bwd, valid, the sharp end frames).
+    Returns ``(sample, s, n)``: the sample dict (blurred, flow_fwd, flow_bwd, valid, the sharp end
+    frames, and ``moving``: see :func:`moving_mask`).
     """
     flow_fwd, flow_bwd, vis0 = exposure_flows(scene, t0, t1)
     s = largest_displacement(flow_fwd, flow_bwd)
@@ -168,6 +179,7 @@ def render_exposure(scene: Scene, gamma: float | None = None, t0: float = 0.0, t
         "valid": inside(flow_fwd).astype(np.uint8),
         "first": to_uint8(frames[0]),
         "last": to_uint8(frames[-1]),
+        "moving": moving_mask(vis0),
     }
     return sample, s, n
 

@@ -14,6 +14,7 @@ from blurgen.sources.synthetic import (
     load_textures,
     make_synthetic,
     render_exposure,
+    render_sequence,
     render_task,
     scene_for,
 )
@@ -170,3 +171,64 @@ def test_objects_bounds_the_moving_patches():
     counts = [len(scene_for(2, i, size, TEXTURES, 20.0, objects=n).layers) - 1 for n in (0, 1, 4) for i in range(12)]
     assert counts[:12] == [0] * 12  # camera motion only
     assert set(counts[12:24]) == {0, 1} and max(counts[24:]) > 1 and all(c <= 4 for c in counts[24:])
+
+
+def footprint(size, y0, x0, side):
+    mask = np.zeros(size, np.uint8)
+    mask[y0 : y0 + side, x0 : x0 + side] = 1
+    return mask
+
+
+def test_moving_mask_is_the_patch_footprint_in_the_first_frame():
+    # the patch's alpha is 1 on texture rows/cols 4..27 and it is placed at (16, 16): image 20..43 at t=0
+    sample, _, _ = render_exposure(translation_scene((64, 64), (2.0, 0.0), object_shift=(-6.0, 4.0)))
+    assert sample["moving"].dtype == np.uint8
+    assert np.array_equal(sample["moving"], footprint((64, 64), 20, 20, 24))
+    inside_patch, background = sample["moving"] == 1, sample["moving"] == 0
+    assert np.allclose(sample["flow_fwd"][inside_patch], [-6.0, 4.0], atol=1e-4)
+    assert np.allclose(sample["flow_fwd"][background], [2.0, 0.0], atol=1e-4)
+    alone, _, _ = render_exposure(translation_scene((64, 64), (2.0, 0.0)))
+    assert not alone["moving"].any()
+
+
+def test_frame_tree_windows_carry_the_mask_of_their_first_frame(tmp_path):
+    # 6 frames at t = j/5; the patch moves (10, 5) over the sequence: (2j, j) px at frame j
+    scene = translation_scene((64, 64), (5.0, 0.0), object_shift=(10.0, 5.0))
+    task = SyntheticTask("train", 0, 0, (64, 64), 20.0, frames_out=str(tmp_path), window=3, windows=2)
+    first, second = render_sequence(task, scene)
+    assert np.array_equal(first["moving"], footprint((64, 64), 20, 20, 24))
+    assert np.array_equal(second["moving"], footprint((64, 64), 23, 26, 24))
+    assert np.allclose(second["flow_fwd"][second["moving"] == 1], [4.0, 2.0], atol=1e-4)  # 2 of 5 steps
+
+
+def affine_residual(flow, fit_on):
+    """|flow - the affine field fitted (least squares) to ``flow`` on the pixels ``fit_on``| everywhere."""
+    h, w = flow.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    design = np.stack([xs, ys, np.ones_like(xs)], -1)
+    coef, *_ = np.linalg.lstsq(design[fit_on], flow[fit_on].astype(np.float64), rcond=None)
+    return np.linalg.norm(design @ coef - flow, axis=-1)
+
+
+def test_stored_moving_masks_split_the_flow_into_the_camera_motion_and_the_rest(tmp_path):
+    """The background is one affine layer: its flow is an exact affine field off the mask, and the
+    patches' flow on the mask departs from it."""
+    samples = read_all(make_synthetic(tmp_path / "s", SyntheticOptions(count=12, seed=4, size=(48, 64))).out)
+    with_patches = 0
+    for s in samples:
+        moving = s["moving"]
+        assert moving.dtype == np.uint8 and set(np.unique(moving)) <= {0, 1}
+        if s["meta"]["layers"] == 1:
+            assert not moving.any()
+            continue
+        if not moving.any() or moving.all():  # patches off the frame, or covering it
+            continue
+        with_patches += 1
+        residual = affine_residual(s["flow_fwd"], moving == 0)
+        assert residual[moving == 0].max() < 1e-3
+        assert np.mean(residual[moving == 1] > 0.01) > 0.9
+    assert with_patches >= 5
+    camera_only = read_all(
+        make_synthetic(tmp_path / "c", SyntheticOptions(count=4, seed=4, size=(48, 64), objects=0)).out
+    )
+    assert all(not s["moving"].any() for s in camera_only)
