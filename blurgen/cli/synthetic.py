@@ -62,7 +62,7 @@ from .options import announce_default_out, generator_options
     show_default=True,
     help="Most moving photo patches per scene, each drawn in 0..N (0: camera motion only).",
 )
-def command(out, workers, shard_size, keep_frames, **options):
+def command(out: str, workers: int, shard_size: int, keep_frames: bool, **options) -> None:
     """Render layered scenes with exact, occlusion-correct flow into shards in OUT."""
     announce_default_out(out)
     made = make_synthetic(
