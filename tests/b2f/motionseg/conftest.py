@@ -1,6 +1,8 @@
 """Scenes with a known motion (blurgen's synthetic layers): a photo under a camera motion, patches moving
 on their own, and their exact flow and moving-pixel truth, independent of the code under test."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import skimage.data
@@ -96,3 +98,9 @@ def scenes():
 def render():
     """``render(scene) -> shard sample`` (blurred, exact flows, valid) by blurgen's exposure renderer."""
     return lambda scene: render_exposure(scene)[0]
+
+
+@pytest.fixture(scope="session")
+def known():
+    """The scene builders above, for tests that need a scene of their own."""
+    return SimpleNamespace(camera=camera, build_scene=build_scene, exact_flow=exact_flow)
