@@ -40,7 +40,8 @@ from .options import announce_default_out, generator_options
     "--min-disp",
     type=click.FloatRange(0),
     default=None,
-    help="Lower bound of each sample's largest displacement (px)  [default: 0.05 x --max-disp].",
+    help="Lower bound of each sample's largest stored |flow| (px; with --frames-out, of the largest window "
+    "of a sequence)  [default: 0.05 x --max-disp].",
 )
 @click.option(
     "--windows", type=click.IntRange(1), default=4, show_default=True, help="Windows per sequence (--frames-out)."
