@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from blurgen.sources.synthetic import Layer, Motion, Scene, render_exposure, render_frame, scene_flow
+from blurgen.sources.synthetic import Layer, Motion, Scene, exposure_flows, render_exposure
 
 
 def camera(size, shift=(0.0, 0.0), angle=0.0, log_zoom=0.0):
@@ -47,8 +47,8 @@ def build_scene(size, cam, patches=()):
 
 def exact_flow(scene):
     """(flow from the first frame to the last, bool mask of the pixels a patch covers in the first frame)."""
-    _, visible = render_frame(scene, 0.0)
-    return scene_flow(scene, visible, 0.0, 1.0), visible > 0
+    flow_fwd, _, visible = exposure_flows(scene, 0.0, 1.0)
+    return flow_fwd, visible > 0
 
 
 @pytest.fixture(scope="session")

@@ -93,3 +93,14 @@ def test_shards_without_moving_masks_are_a_one_line_error(scenes, render, tmp_pa
     with pytest.raises(BlurgenError, match="has no 'moving' masks") as e:
         evaluate_segmentation(shards, "test")
     assert "\n" not in str(e.value)
+
+
+def test_on_the_synthetic_source(make_synthetic):
+    """blurgen's random scenes: patches moving at least a few px are found from the exact flow, on the grid
+    of the stored masks, and nothing is marked where no patch is."""
+    shards = make_synthetic(2, size=(64, 64), test_count=8, objects=2, min_disp=4.0, extra_fields=("moving",))
+    report = evaluate_segmentation(shards, "test")
+    assert report["images"] == 8 and report["with_objects"] >= 4
+    gt, blur = report["methods"]["gt_flow"], report["methods"]["largest_blur"]
+    assert gt["iou"] >= 0.9 and gt["fp"] <= 0.002 * 8 * 64 * 64
+    assert blur["iou"] < gt["iou"]
