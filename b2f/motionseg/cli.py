@@ -40,7 +40,7 @@ SETTINGS = {"help_option_names": ["-h", "--help"]}
 def segment_command(images, out, flows, ckpt, model, min_residual, device):
     """Mask what moves apart from the camera in each IMAGE: OUT/<stem>_mask.png (0/255) and OUT/<stem>_overlay.png."""
     from .files import segment_files
-    from .segment import SegmentOptions
+    from .segmentation import SegmentOptions
 
     options = SegmentOptions(model=model, min_residual=min_residual)
     written = segment_files(images, out, flows=flows, ckpt=ckpt, device=device, options=options)

@@ -21,7 +21,7 @@ from blurgen.shards import ShardReader
 from ..checkpoint import load_model
 from ..predict import estimate_flow
 from .metrics import counts, f_measure, iou
-from .segment import DEFAULTS, SegmentOptions, segment
+from .segmentation import DEFAULTS, SegmentOptions, segment
 from .viz import figure_row, stack_rows
 
 METHODS = {

@@ -17,7 +17,7 @@ from blurgen.core.images import read_image, write_image
 
 from ..checkpoint import load_model
 from ..predict import estimate_flow
-from .segment import DEFAULTS, SegmentOptions, check_flow, segment
+from .segmentation import DEFAULTS, SegmentOptions, check_flow, segment
 from .viz import mask_image, overlay
 
 MIN_SIZE = 8  # px: a smaller frame has too few flow samples to fit a camera motion
