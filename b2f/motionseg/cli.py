@@ -37,7 +37,15 @@ SETTINGS = {"help_option_names": ["-h", "--help"]}
     help="Least flow (px) apart from the camera's that counts as moving.",
 )
 @device_option
-def segment_command(images, out, flows, ckpt, model, min_residual, device):
+def segment_command(
+    images: tuple[str, ...],
+    out: str,
+    flows: tuple[str, ...],
+    ckpt: str | None,
+    model: str,
+    min_residual: float,
+    device: str,
+) -> None:
     """Mask what moves apart from the camera in each IMAGE: OUT/<stem>_mask.png (0/255) and OUT/<stem>_overlay.png."""
     from .files import segment_files
     from .segmentation import SegmentOptions

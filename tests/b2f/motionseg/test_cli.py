@@ -93,8 +93,11 @@ def test_bad_inputs_are_one_line_and_write_nothing(inputs, tmp_path, capsys):
     write_flow(nan, bad)
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"not an image")
+    twin = tmp_path / "elsewhere" / image.name  # same stem as image, in another folder
+    write_image(twin, read_image(image))
     out = tmp_path / "out"
     cases = [
+        ((image, twin, "--flow", flow, "--flow", flow), "same name as"),
         ((image, "--flow", small), "small.npy: flow is 96x40 but"),
         ((image, "--flow", nan), "nan.flo: 1 flow vectors are NaN"),
         ((junk, "--flow", flow), "junk.png: not a readable image"),
