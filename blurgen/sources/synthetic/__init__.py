@@ -1,7 +1,8 @@
 """The built-in source: layered scenes rendered in sub-frames, with exact, occlusion-correct flow.
 
 :mod:`.scene` is the scene model (layers, motion, rendering, exact flow), :mod:`.scenes` draws random
-scenes, :mod:`.make` turns tasks into samples and shards.
+scenes, :mod:`.make` turns tasks into samples and shards, :mod:`.trees` lays frame trees out as the
+real data sets do.
 """
 
 from .make import (
@@ -26,9 +27,11 @@ from .scene import (
     visibility,
 )
 from .scenes import cached_textures, load_textures, random_scene, scene_for, stored_displacement
+from .trees import FRAME_LAYOUTS
 
 __all__ = [
     "EXTRA_FIELDS",
+    "FRAME_LAYOUTS",
     "Layer",
     "Motion",
     "Scene",

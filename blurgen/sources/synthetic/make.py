@@ -11,8 +11,19 @@ from ...core.errors import BlurgenError
 from ...core.flow import inside, max_flow
 from ...core.images import write_image
 from ...generate import Made, generate
-from .scene import Scene, exposure_flows, largest_displacement, moving_mask, render_exposure, render_frame, to_uint8
+from .scene import (
+    Scene,
+    exposure_flows,
+    largest_displacement,
+    moving_mask,
+    render_exposure,
+    render_frame,
+    scene_flow,
+    to_uint8,
+    visibility,
+)
 from .scenes import cached_textures, scene_for
+from .trees import FRAME_LAYOUTS, frame_number, frame_path, sequence_name, write_pair_flows
 
 EXTRA_FIELDS = ("moving",)  # format v3's optional fields every synthetic sample holds
 
@@ -29,6 +40,7 @@ class SyntheticTask:
     gamma: float = None
     textures: str = None
     frames_out: str = None
+    frames_layout: str = "gopro"
     window: int = 7
     windows: int = 4
     min_disp: float = None
@@ -49,6 +61,7 @@ class SyntheticOptions:
     objects: int = 4
     textures: str | None = None
     frames_out: str | None = None
+    frames_layout: str = "gopro"  # of the frame tree: gopro, nfs or sceneflow (see .trees)
     window: int = 7
     windows: int = 4
 
@@ -59,6 +72,10 @@ def make_synthetic(
     """Render ``options`` into shards in ``out`` (a rerun resumes); bad options fail before anything is written."""
     if options.min_disp is not None and options.min_disp > options.max_disp:
         raise BlurgenError(f"--min-disp {options.min_disp} exceeds --max-disp {options.max_disp}; lower it")
+    if options.frames_layout not in FRAME_LAYOUTS:
+        raise BlurgenError(f"unknown --frames-layout '{options.frames_layout}'; use one of {', '.join(FRAME_LAYOUTS)}")
+    if options.frames_layout != "gopro" and not options.frames_out:
+        raise BlurgenError(f"--frames-layout {options.frames_layout} needs --frames-out DIR for the frame tree")
     cached_textures(options.textures)  # a bad --textures folder fails here
     config = asdict(options)
     task_options = {k: v for k, v in config.items() if k not in ("count", "test_count")}
@@ -119,21 +136,28 @@ def render_task(task: SyntheticTask) -> dict | list[dict]:
 
 
 def render_sequence(task: SyntheticTask, scene: Scene) -> list[dict]:
-    """Write ``windows × window`` sharp frames as one sequence folder (GoPro layout:
-    ``frames_out/<split>/<sequence>/000001.png …``) and return one exact sample per window.
+    """Write ``windows × window`` sharp frames as one sequence of a frame tree in ``task.frames_layout``
+    (see :mod:`.trees`; the sceneflow layout also gets the exact flow of every consecutive pair) and
+    return one exact sample per window.
 
     The scene's motion spans the whole sequence, so each window sees 1/windows of it; a window's
     blurred image is the plain mean of its frames, as `blurgen highspeed` computes it. ``meta["s"]``
     is the window's largest stored |flow|; --min-disp/--max-disp bound the largest over the windows.
-    ``moving`` is the mask of each window's first frame.
+    ``moving`` is the mask of each window's first frame; ``meta["frames"]`` the numbers in the frame
+    files' names and ``meta["sequence"]`` the loader's name for the sequence, as `blurgen audit` matches them.
     """
-    name = f"synthetic_{task.index:06d}"
-    folder = Path(task.frames_out) / task.split / name
+    name, layout = f"synthetic_{task.index:06d}", task.frames_layout
     times, windows = _windows(task)
     frames = []
     for j, t in enumerate(times):
         frames.append(to_uint8(render_frame(scene, t)))
-        write_image(folder / f"{j + 1:06d}.png", frames[-1])
+        write_image(frame_path(task.frames_out, layout, task.split, name, j), frames[-1])
+    if layout == "sceneflow":
+        visible = [visibility(scene, t) for t in times]
+        for j in range(len(times) - 1):
+            into_future = scene_flow(scene, visible[j], times[j], times[j + 1])
+            into_past = scene_flow(scene, visible[j + 1], times[j + 1], times[j])
+            write_pair_flows(task.frames_out, name, j, into_future, into_past)
     samples = []
     for a, b in windows:
         window = np.stack(frames[a : b + 1])
@@ -148,8 +172,8 @@ def render_sequence(task: SyntheticTask, scene: Scene) -> list[dict]:
                 "last": window[-1],
                 "moving": moving_mask(visible),
                 "meta": {
-                    "sequence": name,
-                    "frames": list(range(a + 1, b + 2)),
+                    "sequence": sequence_name(layout, name),
+                    "frames": [frame_number(layout, j) for j in range(a, b + 1)],
                     "n_interp": task.window - 2,
                     "s": round(largest_displacement(flow_fwd, flow_bwd), 3),
                     "max_flow": round(max_flow(flow_fwd), 3),
