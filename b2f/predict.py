@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -15,6 +16,12 @@ from blurgen.core.viz import flow_to_color
 from .checkpoint import load_model
 
 FORMATS = ("flo", "png", "npy")
+
+
+def estimate_flow(model: torch.nn.Module, rgb: np.ndarray, device: torch.device) -> np.ndarray:
+    """Flow H×W×2 float32 of one uint8 RGB image of any size, by ``model.predict`` on ``device``."""
+    image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float().div(255)
+    return model.predict(image.to(device))[0].permute(1, 2, 0).cpu().numpy()
 
 
 def output_paths(image, out, fmt):
@@ -41,8 +48,7 @@ def predict(ckpt, images, out, fmt="flo", device="auto", progress=True):
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for image in tqdm(images, desc="predict", unit="img", disable=not progress):
-        rgb = torch.from_numpy(read_image(image)).permute(2, 0, 1)[None].float().div(255)
-        flow = model.predict(rgb.to(dev))[0].permute(1, 2, 0).cpu().numpy()
+        flow = estimate_flow(model, read_image(image), dev)
         flow_path, color_path = output_paths(image, out, fmt)
         with atomic_path(flow_path) as tmp:
             write_flow(tmp, flow, fmt=fmt)
