@@ -73,7 +73,7 @@ def _list_flows(ctx, param, value):
     type=click.Choice(("fail", "skip")),
     default="fail",
     show_default=True,
-    help="On an unreadable frame: stop, or record its window as skipped and go on.",
+    help="On an unreadable or missing frame: stop, or record its window as skipped and go on.",
 )
 @click.option(
     "--list-flows",
