@@ -13,6 +13,7 @@ from b2f.checkpoint import load_model, save_model
 from b2f.evaluate import evaluate
 from b2f.metrics import flow_metrics
 from b2f.model import ModelConfig, build_model
+from b2f.predict import MADE
 from b2f.train import train
 from blurgen.core.errors import BlurgenError
 from blurgen.core.flow_io import read_flow
@@ -118,7 +119,7 @@ def test_predict_round_trips_flow_files(trained, tmp_path, capsys):
             assert np.abs(back - flow).max() <= tolerance + 1e-6
             assert read_image(out / f"{stem}_color.png").shape == flow.shape[:2] + (3,)
         assert sorted(p.name for p in out.iterdir()) == sorted(
-            [f"full.{fmt}", "full_color.png", f"odd.{fmt}", "odd_color.png"]
+            [f"full.{fmt}", "full_color.png", f"odd.{fmt}", "odd_color.png", MADE]
         )  # no temporary files left
     assert "2 flows" in capsys.readouterr().out
 
