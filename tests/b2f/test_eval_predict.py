@@ -328,3 +328,15 @@ def test_a_dataloader_workers_error_is_one_line(trained, tmp_path, capsys):
     line = error_line(err)
     assert code == 2 and f"{shards / 'test-00000.h5'}: cannot open shard" in line
     assert "worker process" not in err and "Original" not in err  # not torch's rebuilt traceback
+
+
+def test_a_resume_with_other_options_names_the_differing_leaf_not_the_whole_model(tmp_path):
+    from b2f.run_config import check_resume
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    model = json.loads(json.dumps(TINY))  # as config.json holds it
+    (tmp_path / "config.json").write_text(json.dumps({"model": {**model, "stn": True}, "lr": 1e-4, "epochs": 3}))
+    with pytest.raises(BlurgenError) as e:
+        check_resume(tmp_path, {"model": {**model, "stn": False}, "lr": 1e-4, "epochs": 3})
+    assert "(model.stn: True there, False now)" in str(e.value) and "enc_channels" not in str(e.value)
