@@ -132,3 +132,35 @@ def test_a_full_disk_is_one_line_leaves_nothing_half_written_and_a_rerun_finishe
     code, _, err = blurgen(capsys, "synthetic", "--out", out, *ARGS)
     assert code == 0, err
     assert hashes(out) == hashes(whole) and leftovers(out) == []
+
+
+def test_train_and_eval_outputs_that_cannot_be_made_are_one_line(make_synthetic, tmp_path, capsys):
+    from helpers import tiny_model_config
+
+    from b2f import cli
+    from b2f.checkpoint import save_model
+    from b2f.model import build_model
+    from blurgen.core.images import write_image
+
+    shards = make_synthetic(2, size=(64, 64), test_count=1)
+    (tmp_path / "file").write_text("in the way")
+    save_model(tmp_path / "m.pt", build_model(tiny_model_config()), tiny_model_config())
+    write_image(tmp_path / "x.png", np.zeros((64, 64, 3), np.uint8))
+    for command, args, says in (
+        (
+            cli.train,
+            [shards, "--out", tmp_path / "file" / "run", "--epochs", "1", "--crop", "64", "--workers", "0"],
+            "Not a directory",
+        ),
+        (cli.predict, [tmp_path / "m.pt", tmp_path / "x.png", "-o", tmp_path / "file" / "out"], "cannot create"),
+        (cli.evaluate, [tmp_path / "m.pt", shards, "--json", tmp_path / "file" / "r.json", "--workers", "0"], "cannot"),
+    ):
+        try:
+            command([str(a) for a in args])
+            code = 0
+        except SystemExit as e:
+            code = e.code
+        _, err = capsys.readouterr()
+        line = error_line(err)
+        assert code == 2 and f"{tmp_path / 'file'}" in line and says in line, err
+    assert (tmp_path / "file").read_text() == "in the way"
