@@ -164,3 +164,27 @@ def test_train_and_eval_outputs_that_cannot_be_made_are_one_line(make_synthetic,
         line = error_line(err)
         assert code == 2 and f"{tmp_path / 'file'}" in line and says in line, err
     assert (tmp_path / "file").read_text() == "in the way"
+
+
+def test_training_on_an_interrupted_folder_is_refused_in_one_line(tmp_path, capsys):
+    from b2f import cli
+    from blurgen.generate import generate
+    from blurgen.sources.synthetic import render_task, synthetic_splits
+
+    splits = synthetic_splits(6, seed=0, size=(64, 64), max_disp=6.0)
+
+    def killed_at_4(task):
+        if task.index == 4:
+            raise KeyboardInterrupt
+        return render_task(task)
+
+    with pytest.raises(KeyboardInterrupt):
+        generate(tmp_path / "s", "t", {}, splits, killed_at_4, shard_size=2)
+    try:
+        cli.train([str(tmp_path / "s"), "--out", str(tmp_path / "run"), "--crop", "64", "--workers", "0"])
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    line = error_line(capsys.readouterr().err)
+    assert code == 2 and "split 'train' is incomplete (4 of 6 tasks generated" in line and "--allow-incomplete" in line
+    assert not (tmp_path / "run").exists()
