@@ -74,13 +74,13 @@ def _absolute(path):
 
 
 def _differences(stored, given, prefix=""):
-    """``key: stored there, given now`` for each differing leaf (``model.stn``, not the whole model dict)."""
+    """``key=stored, not given`` for each differing leaf (``model.stn``, not the whole model dict)."""
     for k in sorted(set(stored) | set(given)):
         a, b = stored.get(k), given.get(k)
         if isinstance(a, dict) and isinstance(b, dict):
             yield from _differences(a, b, f"{prefix}{k}.")
         elif a != b:
-            yield f"{prefix}{k}: {a!r} there, {b!r} now"
+            yield f"{prefix}{k}={a!r}, not {b!r}"
 
 
 def check_resume(out, config):
@@ -93,7 +93,6 @@ def check_resume(out, config):
     if changed:
         differences = list(_differences({k: stored[k] for k in changed}, {k: config.get(k) for k in changed}))
         raise BlurgenError(
-            f"{out}: run was started with other options ({'; '.join(differences)}); "
-            "resume with the same options or start a new --out"
+            f"{out}: run was started with {'; '.join(differences)}; resume with the same options or start a new --out"
         )
     return {**stored, **{k: config[k] for k in FREE_ON_RESUME}}

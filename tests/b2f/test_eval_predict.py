@@ -339,4 +339,4 @@ def test_a_resume_with_other_options_names_the_differing_leaf_not_the_whole_mode
     (tmp_path / "config.json").write_text(json.dumps({"model": {**model, "stn": True}, "lr": 1e-4, "epochs": 3}))
     with pytest.raises(BlurgenError) as e:
         check_resume(tmp_path, {"model": {**model, "stn": False}, "lr": 1e-4, "epochs": 3})
-    assert "(model.stn: True there, False now)" in str(e.value) and "enc_channels" not in str(e.value)
+    assert "started with model.stn=True, not False; resume" in str(e.value) and "enc_channels" not in str(e.value)
