@@ -75,7 +75,7 @@ class ShardDataset(Dataset):
     def __len__(self):
         return len(self.reader)
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
         try:
             return self._item(key)
         except BlurgenError as e:  # one line in the main process, also from a DataLoader worker

@@ -83,7 +83,7 @@ def _differences(stored, given, prefix=""):
             yield f"{prefix}{k}={a!r}, not {b!r}"
 
 
-def check_resume(out, config):
+def check_resume(out: Path, config: dict) -> dict:
     """The stored config of RUN, after checking the new one only differs where that is harmless."""
     path = out / "config.json"
     if not (out / "checkpoints" / "last.ckpt").is_file() or not path.is_file():

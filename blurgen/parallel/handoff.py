@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -136,7 +137,7 @@ class Sender:
         self.render, self.folder, self.ahead = render, folder, ahead
         self.main = os.getpid()
 
-    def __call__(self, index, task):
+    def __call__(self, index: int, task: object) -> object:
         _keep_freed_memory()
         _exit_with(self.main)
         result = self.render(task)
@@ -218,7 +219,7 @@ def remove_stale(parent: str) -> list[str]:
 
 
 @contextmanager
-def shared_folder():
+def shared_folder() -> Iterator[str]:
     """A fresh folder for one run's results, in /dev/shm where there is one, removed afterwards;
     registered with loky's resource tracker, which removes it if this process is killed. Folders left
     by dead runs are removed first."""

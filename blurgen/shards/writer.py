@@ -254,7 +254,7 @@ class ShardWriter:
                 "then rerun the same command to go on"
             ) from None
 
-    def add(self, split, task, samples):
+    def add(self, split: str, task: int, samples: list[dict]) -> None:
         """Append the samples of one task; a shard closes only between tasks, so task ranges stay whole."""
         with self._writing():
             self._add(split, task, samples)
@@ -289,7 +289,7 @@ class ShardWriter:
         """Record a task that produced no sample (dropped pair, unreadable file with --on-error skip)."""
         self._pending_skips.append({"task": task, "reason": reason})
 
-    def finish_split(self, split, n_tasks):
+    def finish_split(self, split: str, n_tasks: int) -> None:
         if self._open is not None:
             with self._writing():
                 self._close(n_tasks)

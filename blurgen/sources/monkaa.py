@@ -220,7 +220,7 @@ class MonkaaRender:
     device: str = "auto"
     on_error: str = "fail"  # or "skip": record the unreadable pair and go on
 
-    def __call__(self, pair):
+    def __call__(self, pair) -> dict | Skipped:
         try:
             flow_fwd, valid = read_flow(pair.flow_fwd)
             s = max_flow(flow_fwd, valid)  # the largest forward motion over valid pixels
