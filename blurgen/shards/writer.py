@@ -15,6 +15,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from .format import FIELDS, FRAME_FIELDS, MASK_FIELDS, OPTIONAL_FIELDS, OPTIONAL
 
 LOCK = ".blurgen.lock"
 PARTIAL = ".blurgen-partial-"  # prefix of a shard being written; never listed in the manifest
+LEGACY_PARTIAL = re.compile(r"\.\w+-\d{5}\.h5\.tmp")  # what writers before the lock named a shard being written
 OWN_HIDDEN = (LOCK, ".manifest.partial.json")  # the lock, and the manifest's temporary name (atomic_path)
 WRITER_KEYS = ("keep_frames", "shard_size")  # writer options stored in the config: they change what is written
 
@@ -141,6 +143,10 @@ class ShardWriter:
         try:
             for stale in self.root.glob(f"{PARTIAL}*"):  # left by a killed run; never part of the manifest
                 stale.unlink()
+            if (self.root / mf.NAME).exists():  # a shard folder: its older writer's partial shards are ours too
+                for stale in self.root.glob(".*.h5.tmp"):
+                    if LEGACY_PARTIAL.fullmatch(stale.name):
+                        stale.unlink()
             self._open = None  # the _Shard being written
             self._pending_skips = []
             self._load(json.loads(json.dumps(config)), keep_frames)  # normalise tuples etc.

@@ -43,10 +43,13 @@ def test_a_foreign_folder_is_refused_and_left_as_it_was(capsys, tmp_path):
 def test_a_shard_folder_keeps_the_users_own_hidden_files(capsys, tmp_path):
     code, *_ = blurgen(capsys, "synthetic", "--out", tmp_path, *ARGS)
     (tmp_path / ".notes.tmp").write_text("mine")
-    (tmp_path / f"{'.blurgen-partial-'}train-00009.h5").write_text("a killed run's")
+    (tmp_path / ".blurgen-partial-train-00009.h5").write_text("a killed run's")
+    (tmp_path / ".train-00009.h5.tmp").write_text("a killed run's, of a writer before the lock")
     code, *_ = blurgen(capsys, "synthetic", "--out", tmp_path, *ARGS)
     assert code == 0 and (tmp_path / ".notes.tmp").read_text() == "mine"
-    assert not (tmp_path / ".blurgen-partial-train-00009.h5").exists()
+    assert (
+        not (tmp_path / ".blurgen-partial-train-00009.h5").exists() and not (tmp_path / ".train-00009.h5.tmp").exists()
+    )
 
 
 @pytest.mark.parametrize(
