@@ -23,7 +23,7 @@ def read_weights(path):
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle, zip and torch errors alike mean "not a checkpoint we can read"
         raise BlurgenError(
-            f"{path}: not a readable checkpoint ({type(e).__name__}); pass a .ckpt from b2f-train or its model.pt"
+            f"{path}: not a readable checkpoint ({first_line(e, 100)}); pass a .ckpt from b2f-train or its model.pt"
         ) from None
     if isinstance(ckpt, dict) and ckpt.get("format") == FORMAT:
         if ckpt.get("version") != VERSION:
@@ -54,7 +54,7 @@ def load_model(path, device="cpu"):
     try:
         model = build_model(config)
     except (TypeError, ValueError) as e:
-        raise BlurgenError(f"{path}: stored model config is not one this b2f can build ({e})") from None
+        raise BlurgenError(f"{path}: stored model config is not one this b2f can build ({first_line(e)})") from None
     load_into(model, state_dict, path)
     return model.eval().to(device), config
 

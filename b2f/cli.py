@@ -14,6 +14,13 @@ shard_dir = click.Path(exists=True, file_okay=False)
 checkpoint_file = click.Path(dir_okay=False)  # checked by the loader, which says what the file should be
 
 
+allow_incomplete_option = click.option(
+    "--allow-incomplete",
+    is_flag=True,
+    help="Use shards whose generation was interrupted (refused by default: `blurgen verify` says what is missing).",
+)
+
+
 def parse_crop(ctx, param, value):
     """``256`` or ``HxW`` -> (H, W)."""
     try:
@@ -115,6 +122,7 @@ def parse_devices(ctx, param, value):
     help="Stop at the first epoch end after this long (e.g. a job's time limit); --resume continues.",
 )
 @click.option("--resume", is_flag=True, help="Continue RUN exactly from its last finished epoch.")
+@allow_incomplete_option
 def train_command(
     shards, out, arch, no_stn, no_rb, resume, device, devices, num_nodes, workers, max_minutes, **options
 ):
@@ -157,14 +165,15 @@ def train_command(
 )
 @device_option
 @click.option("--workers", type=click.IntRange(0), default=None, help="DataLoader workers [cores, at most 8].")
-def evaluate_command(ckpt, shards, split, json_path, device, workers):
+@allow_incomplete_option
+def evaluate_command(ckpt, shards, split, json_path, device, workers, allow_incomplete):
     """EPE (fwd, bwd, min) and 1/3/5-px accuracy of CKPT on SHARDS, beside the zero-flow baseline."""
     from .evaluate import default_json_path, evaluate, format_table, write_report
 
-    report = evaluate(ckpt, shards, split, device=device, workers=workers)
+    report = evaluate(ckpt, shards, split, device=device, workers=workers, allow_incomplete=allow_incomplete)
     path = json_path or default_json_path(ckpt, shards, split)
+    click.echo(format_table(report))  # first: a JSON that cannot be written does not lose the numbers
     write_report(report, path)
-    click.echo(format_table(report))
     click.echo(f"per-image numbers: {path}")
 
 
@@ -180,12 +189,19 @@ def evaluate_command(ckpt, shards, split, json_path, device, workers):
     show_default=True,
     help="Flow file: Middlebury .flo, KITTI 16-bit .png, or .npy (H×W×2 float32).",
 )
+@click.option(
+    "--max-side",
+    type=click.IntRange(64),
+    default=None,
+    help="Run the network on the image scaled so its longer side is at most N px (memory grows with the "
+    "pixel count); the flow is scaled back to the full image [default: full size].",
+)
 @device_option
-def predict_command(ckpt, images, out, fmt, device):
+def predict_command(ckpt, images, out, fmt, max_side, device):
     """Estimate flow for each blurred IMAGE: OUT/<name>.<format> and OUT/<name>_color.png."""
     from .predict import predict
 
-    written = predict(ckpt, images, out, fmt=fmt, device=device)
+    written = predict(ckpt, images, out, fmt=fmt, device=device, max_side=max_side)
     click.echo(f"{out}: {len(written)} flows (.{fmt}) and colour images")
 
 

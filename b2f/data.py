@@ -11,11 +11,23 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from blurgen.core.errors import BlurgenError
+from blurgen.core.errors import BlurgenError, first_line
 from blurgen.shards import ShardReader
 
 TRAIN_FIELDS = ("blurred", "flow_fwd", "valid")
 EVAL_FIELDS = ("blurred", "flow_fwd", "flow_bwd", "valid")
+
+
+class SampleError(BlurgenError):
+    """A sample that cannot be read. A DataLoader worker's error reaches the main process rebuilt from
+    its whole traceback (``Caught … in DataLoader worker process 0. Original Traceback …``): this keeps
+    just the original message, so the CLIs still print one line."""
+
+    def __init__(self, message: str = ""):
+        if message.startswith("Caught ") and "Original Traceback" in message:
+            last = message.rstrip().splitlines()[-1]
+            message = last.split(f"{type(self).__name__}: ", 1)[-1]
+        super().__init__(message)
 
 
 class ShardDataset(Dataset):
@@ -28,8 +40,26 @@ class ShardDataset(Dataset):
     Items are fetched by index, or by ``(index, epoch)`` from :class:`EpochSampler` for augmentation.
     """
 
-    def __init__(self, root, split, crop=None, random_crop=False, flip=False, seed=0, fields=TRAIN_FIELDS):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str,
+        crop: tuple[int, int] | None = None,
+        random_crop: bool = False,
+        flip: bool = False,
+        seed: int = 0,
+        fields: tuple[str, ...] = TRAIN_FIELDS,
+        allow_incomplete: bool = False,
+    ):
+        """``allow_incomplete``: use the samples of a split whose generation has not finished (killed)."""
         self.reader = ShardReader(root, split)
+        state = self.reader.manifest["splits"][split]
+        if not state["complete"] and not allow_incomplete:
+            of = f" of {state['tasks']}" if "tasks" in state else ""
+            raise BlurgenError(
+                f"{root}: split '{split}' is incomplete ({state['tasks_done']}{of} tasks generated, its run was "
+                "interrupted); rerun the command that made it, or pass --allow-incomplete to use what is there"
+            )
         if len(self.reader) == 0:
             raise BlurgenError(f"{root}: split '{split}' has no samples; generate some or pick another split")
         self.crop, self.random_crop, self.flip, self.seed = crop, random_crop, flip, seed
@@ -45,7 +75,15 @@ class ShardDataset(Dataset):
     def __len__(self):
         return len(self.reader)
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        try:
+            return self._item(key)
+        except BlurgenError as e:  # one line in the main process, also from a DataLoader worker
+            raise SampleError(str(e)) from None
+        except Exception as e:
+            raise SampleError(f"{self.reader.root}: sample {key} ({type(e).__name__}: {first_line(e, 300)})") from None
+
+    def _item(self, key):
         index, epoch = key if isinstance(key, tuple) else (key, 0)
         rng = np.random.default_rng([self.seed, epoch, index])
         H, W = self.reader.size(index)

@@ -73,7 +73,17 @@ def _absolute(path):
     return None if path is None else str(Path(path).resolve())
 
 
-def check_resume(out, config):
+def _differences(stored, given, prefix=""):
+    """``key=stored, not given`` for each differing leaf (``model.stn``, not the whole model dict)."""
+    for k in sorted(set(stored) | set(given)):
+        a, b = stored.get(k), given.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            yield from _differences(a, b, f"{prefix}{k}.")
+        elif a != b:
+            yield f"{prefix}{k}={a!r}, not {b!r}"
+
+
+def check_resume(out: Path, config: dict) -> dict:
     """The stored config of RUN, after checking the new one only differs where that is harmless."""
     path = out / "config.json"
     if not (out / "checkpoints" / "last.ckpt").is_file() or not path.is_file():
@@ -81,9 +91,8 @@ def check_resume(out, config):
     stored = json.loads(path.read_text())
     changed = [k for k in stored if k not in FREE_ON_RESUME and stored[k] != config.get(k)]
     if changed:
-        k = changed[0]
+        differences = list(_differences({k: stored[k] for k in changed}, {k: config.get(k) for k in changed}))
         raise BlurgenError(
-            f"{out}: run was started with {k}={stored[k]!r}, not {config.get(k)!r}; "
-            "resume with the same options or start a new --out"
+            f"{out}: run was started with {'; '.join(differences)}; resume with the same options or start a new --out"
         )
     return {**stored, **{k: config[k] for k in FREE_ON_RESUME}}

@@ -70,6 +70,7 @@ def train(
     workers=None,
     max_minutes=None,
     progress=True,
+    allow_incomplete=False,
     **options,
 ):
     """Train into the run folder ``out``; returns the trained LightningModule (on rank 0 also RUN/model.pt).
@@ -94,11 +95,14 @@ def train(
         flip=config["flip"],
         seed=config["seed"],
         fields=TRAIN_FIELDS if config["direction"] == "fwd" else EVAL_FIELDS,
+        allow_incomplete=allow_incomplete,
     )
     val_set = (
         None
         if config["val"] is None
-        else ShardDataset(config["val"], config["val_split"], crop=crop, fields=EVAL_FIELDS)
+        else ShardDataset(
+            config["val"], config["val_split"], crop=crop, fields=EVAL_FIELDS, allow_incomplete=allow_incomplete
+        )
     )
     L.seed_everything(config["seed"], workers=True, verbose=False)
     module = B2FModule(config["model"], lr=config["lr"], milestones=config["milestones"], direction=config["direction"])

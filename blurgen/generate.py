@@ -1,6 +1,8 @@
 """The generation loop every source shares: ordered tasks, parallel rendering, resumable shard writing."""
 
 import itertools
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,28 +44,35 @@ def _labelled(results, label, batch):
 
 
 def generate(
-    out,
-    source,
-    config,
-    splits,
-    render,
+    out: str | Path,
+    source: str,
+    config: dict,
+    splits: dict[str, list],
+    render: Callable,
     *,
-    shard_size=256,
-    workers=1,
-    keep_frames=False,
-    compression="lzf",
-    label=None,
-    label_batch=1,
-    extra_fields=(),
-):
+    shard_size: int = 256,
+    workers: int = 1,
+    keep_frames: bool = False,
+    compression: str | None = "lzf",
+    label: Callable | None = None,
+    label_batch: int = 1,
+    extra_fields: tuple[str, ...] = (),
+) -> dict:
     """Render ``splits`` (name -> ordered task list) into shards in ``out``; returns the manifest.
 
     ``render(task)`` gives a sample dict, a list of them, or :class:`Skipped`. A rerun after a kill
-    renders only the tasks after the last complete shard. With ``label``, render results go through
+    renders only the tasks after the last complete shard, and first makes again any listed shard that
+    is missing or fails its checksum. With ``label``, render results go through
     ``label(list of up to label_batch results) -> as many results`` in this process before writing
     (e.g. a flow network on the GPU fed by CPU workers). ``extra_fields``: the optional shard fields
     (``sharp``, ``moving``) every sample of this source holds.
     """
+
+    def results(tasks):
+        if label is None:
+            return run_tasks(render, tasks, workers)
+        return _labelled(run_tasks(render, tasks, workers, ahead=max(label_batch, 8 * workers)), label, label_batch)
+
     with ShardWriter(
         out,
         source,
@@ -73,18 +82,25 @@ def generate(
         compression=compression,
         extra_fields=extra_fields,
     ) as writer:
+        writer.plan(splits)
+        for entry in writer.damaged():  # listed but missing or corrupt: made again from its task range
+            tasks = splits[entry["split"]][entry["task_start"] : entry["task_end"]]
+            print(f"{Path(out) / entry['file']}: missing or damaged; making it again", file=sys.stderr)
+            made = results(tasks)
+            writer.remake(
+                entry,
+                (
+                    (t, None if isinstance(r, Skipped) else r if isinstance(r, list) else [r])
+                    for t, r in enumerate(made, entry["task_start"])
+                ),
+            )
         for split, tasks in splits.items():
             if writer.split_state(split)["complete"]:
                 continue
             start = writer.tasks_done(split)
-            if label is None:
-                results = run_tasks(render, tasks[start:], workers)
-            else:
-                results = _labelled(
-                    run_tasks(render, tasks[start:], workers, ahead=max(label_batch, 8 * workers)), label, label_batch
-                )
             for task, result in enumerate(
-                tqdm(results, desc=f"{source} {split}", total=len(tasks), initial=start, unit="task"), start
+                tqdm(results(tasks[start:]), desc=f"{source} {split}", total=len(tasks), initial=start, unit="task"),
+                start,
             ):
                 if isinstance(result, Skipped):
                     writer.skip(split, task, result.reason)

@@ -19,7 +19,7 @@ from blurgen.core.images import write_image
 from blurgen.shards import ShardReader
 
 from ..checkpoint import load_model
-from ..predict import estimate_flow
+from ..predict import predict_flow
 from .metrics import counts, f_measure, iou
 from .segmentation import DEFAULTS, SegmentOptions, segment
 from .viz import figure_row, stack_rows
@@ -96,7 +96,7 @@ def evaluate_segmentation(
         truth = truths[i]
         masks = {"gt_flow": segment(sample["flow_fwd"], options).mask}
         if model is not None:
-            b2f_flow = estimate_flow(model, sample["blurred"], dev)
+            b2f_flow = predict_flow(model, sample["blurred"], dev)
             masks["b2f_flow"] = segment(b2f_flow, options).mask
         masks["no_object"] = np.zeros_like(truth)
         masks["largest_blur"] = largest_blur(sample["flow_fwd"], share)

@@ -16,7 +16,7 @@ from blurgen.core.flow_io import read_flow
 from blurgen.core.images import read_image, write_image
 
 from ..checkpoint import load_model
-from ..predict import estimate_flow
+from ..predict import predict_flow
 from .segmentation import DEFAULTS, SegmentOptions, check_flow, segment
 from .viz import mask_image, overlay
 
@@ -94,7 +94,7 @@ def segment_files(
     written = []
     for i, image in enumerate(images):
         rgb = read_image(image)
-        flow = _read_flow(flows[i], rgb.shape[:2], image) if flows else estimate_flow(model, rgb, dev)
+        flow = _read_flow(flows[i], rgb.shape[:2], image) if flows else predict_flow(model, rgb, dev)
         mask = segment(flow, options).mask
         mask_path, overlay_path = output_paths(image, out)
         write_mask(mask_path, mask)

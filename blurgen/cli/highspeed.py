@@ -56,7 +56,7 @@ def _list_flows(ctx, param, value):
 )
 @click.option(
     "--fb-threshold",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=1.0,
     show_default=True,
     help="Forward-backward check: valid where the round trip ends within this many px.",
@@ -73,7 +73,7 @@ def _list_flows(ctx, param, value):
     type=click.Choice(("fail", "skip")),
     default="fail",
     show_default=True,
-    help="On an unreadable frame: stop, or record its window as skipped and go on.",
+    help="On an unreadable or missing frame: stop, or record its window as skipped and go on.",
 )
 @click.option(
     "--list-flows",

@@ -22,14 +22,14 @@ def generator_options(source: str) -> Callable:
                 click.option("--seed", type=int, default=0, show_default=True, help="Seed for every random choice."),
                 click.option(
                     "--max-disp",
-                    type=float,
+                    type=click.FloatRange(min=0, min_open=True),
                     default=100.0,
                     show_default=True,
                     help="Largest flow magnitude (px) a sample may have.",
                 ),
                 click.option(
                     "--gamma",
-                    type=float,
+                    type=click.FloatRange(min=0, min_open=True),
                     default=None,
                     help="Average in linear light with this gamma (e.g. 2.2); default: sRGB values.",
                 ),

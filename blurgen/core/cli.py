@@ -20,6 +20,11 @@ def run(command: click.Command, argv: Sequence[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except OSError as e:  # a path that cannot be made or written (a file in the way, no permission): one line
+        if e.filename is None:
+            raise
+        click.echo(f"error: {e.filename}: {e.strerror or e}; check the path, its permissions and free space", err=True)
+        sys.exit(2)
     except click.ClickException as e:  # usage errors too: one line, not click's three
         where = f"{e.ctx.command_path}: " if getattr(e, "ctx", None) else ""
         click.echo(f"error: {where}{e.format_message()}", err=True)

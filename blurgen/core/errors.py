@@ -6,6 +6,12 @@ class BlurgenError(Exception):
 
 
 def first_line(error: BaseException, limit: int = 160) -> str:
-    """The first line of a library's error message (or its type's name), for one-line reports."""
+    """The first line of a library's error message, for one-line reports; with the error's type where the
+    message alone says nothing (a KeyError's key, a bare number such as ``101``) or is empty."""
     text = str(error).strip()
-    return text.splitlines()[0][:limit].rstrip(":. ") if text else type(error).__name__
+    if not text:
+        return type(error).__name__
+    line = text.splitlines()[0][:limit].rstrip(":. ")
+    if isinstance(error, (KeyError, IndexError)) or not any(c.isalpha() for c in line.strip("'\"")) or len(line) < 8:
+        return f"{type(error).__name__}: {line}"
+    return line

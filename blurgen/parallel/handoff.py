@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -34,6 +35,8 @@ _live, _live_lock = set(), threading.Lock()  # this process's folders not yet re
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 _taken = (None, None)  # (folder, count) of the run this process last took part in
 _tuned = False  # whether this process keeps the memory it frees
+_watching = False  # whether this worker watches for its main process's death
+PREFIX = "blurgen_"  # a run's folder: blurgen_<pid of its main process>_<random>
 
 
 @dataclass(frozen=True)
@@ -134,8 +137,9 @@ class Sender:
         self.render, self.folder, self.ahead = render, folder, ahead
         self.main = os.getpid()
 
-    def __call__(self, index, task):
+    def __call__(self, index: int, task: object) -> object:
         _keep_freed_memory()
+        _exit_with(self.main)
         result = self.render(task)
         taken = None if self.ahead is None else taken_count(self.folder)
         while taken is not None and taken[0] <= index - self.ahead:
@@ -149,6 +153,23 @@ class Sender:
         if isinstance(result, list):
             return [_write(s, self.folder) if isinstance(s, dict) else s for s in result]
         return result
+
+
+def _exit_with(main):
+    """Make this worker exit when ``main`` dies: after a kill -9, loky's idle workers would otherwise wait
+    minutes for work, holding the resource tracker (and so the run's shared folder) alive with them. A
+    worker is a child of ``main`` on this host; elsewhere (Dask, Ray) its own runtime looks after it."""
+    global _watching
+    if _watching or os.getppid() != main:
+        return
+    _watching = True
+
+    def watch():
+        while os.getppid() == main:  # re-parented (to init or a subreaper) once main is gone
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="blurgen-exit-with-main", daemon=True).start()
 
 
 def _keep_freed_memory():
@@ -175,14 +196,39 @@ def receive(result):
     return result
 
 
+def _alive(pid):
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's
+        return True
+    return True
+
+
+def remove_stale(parent: str) -> list[str]:
+    """Remove the run folders in ``parent`` whose main process is dead (killed before its resource tracker
+    could clean up); returns them. A folder of a live process, or of another name, is left alone."""
+    removed = []
+    for name in os.listdir(parent):
+        pid = name[len(PREFIX) :].split("_")[0]
+        if name.startswith(PREFIX) and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+            removed.append(name)
+    return removed
+
+
 @contextmanager
-def shared_folder():
+def shared_folder() -> Iterator[str]:
     """A fresh folder for one run's results, in /dev/shm where there is one, removed afterwards;
-    registered with loky's resource tracker, which removes it if this process is killed."""
+    registered with loky's resource tracker, which removes it if this process is killed. Folders left
+    by dead runs are removed first."""
     from joblib.externals.loky.backend import resource_tracker
 
     shm = os.path.isdir(SHM) and os.access(SHM, os.W_OK)
-    folder = tempfile.mkdtemp(prefix="blurgen_", dir=SHM if shm else None)
+    parent = SHM if shm else tempfile.gettempdir()
+    remove_stale(parent)
+    folder = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}_", dir=parent)
     resource_tracker.register(folder, "folder")
     _live.add(folder)
     try:

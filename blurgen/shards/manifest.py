@@ -18,7 +18,7 @@ NAME = "manifest.json"
 CHECKSUM = {1: ("sha256", hashlib.sha256), 2: ("xxh3_128", xxhash.xxh3_128), 3: ("xxh3_128", xxhash.xxh3_128)}
 
 
-def checksum(path, version=VERSION):
+def checksum(path: str | Path, version: int = VERSION) -> tuple[str, str]:
     """(manifest key, hex digest) of the file at ``path`` for shard format ``version``."""
     key, algorithm = CHECKSUM[version]
     return key, file_digest(path, algorithm)
@@ -40,7 +40,7 @@ def save(root, manifest):
     atomic_write_text(Path(root) / NAME, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
-def load(root, missing_ok=False):
+def load(root: str | Path, missing_ok: bool = False) -> dict | None:
     """Read and check ``root/manifest.json``; ``None`` if absent and ``missing_ok``."""
     path = Path(root) / NAME
     if not path.is_file():
@@ -61,4 +61,45 @@ def load(root, missing_ok=False):
             f"{path}: shard format version {manifest.get('version')} is newer than this "
             f"blurgen reads ({VERSION}); upgrade blur2flow"
         )
+    _check_keys(path, manifest)
     return manifest
+
+
+REQUIRED = ("source", "config", "splits", "shards")
+SHARD_KEYS = ("file", "split", "samples", "H", "W")
+SPLIT_KEYS = ("tasks_done", "samples", "complete", "skipped")
+
+
+def _check_keys(path, manifest):
+    """A manifest edited by hand or cut short: one line naming the missing key, not a KeyError later."""
+    missing = [k for k in REQUIRED if k not in manifest]
+    missing += [
+        f"shards[{i}].{k}"
+        for i, entry in enumerate(manifest.get("shards", []))
+        for k in SHARD_KEYS
+        if not isinstance(entry, dict) or k not in entry
+    ]
+    missing += [
+        f"splits.{name}.{k}"
+        for name, state in manifest.get("splits", {}).items()
+        for k in SPLIT_KEYS
+        if not isinstance(state, dict) or k not in state
+    ]
+    if missing:
+        raise BlurgenError(
+            f"{path}: manifest lacks '{missing[0]}'{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}; "
+            "restore it from a copy or regenerate the shards into a new --out"
+        )
+
+
+def incomplete(manifest: dict) -> list[str]:
+    """What an interrupted folder lacks, one line per split that has not finished (empty when complete)."""
+    lines = []
+    for name, state in manifest["splits"].items():
+        if not state["complete"]:
+            total = state.get("tasks")
+            of = f" of {total}" if total is not None else ""
+            lines.append(
+                f"split '{name}' is incomplete: {state['tasks_done']}{of} tasks done, {state['samples']} samples"
+            )
+    return lines

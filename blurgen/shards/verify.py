@@ -1,12 +1,12 @@
 """Checks a shard directory against its manifest and the schema; lists every problem found."""
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from ..core.errors import BlurgenError
 from . import manifest as mf
 from .format import ALL_FIELDS, FIELDS, MASK_FIELDS
 
@@ -56,8 +56,9 @@ def verify_shard(path, entry, version):
     return problems
 
 
-def verify(root, progress=None):
-    """``{file: [problems]}`` for every bad shard in ``root`` (empty when all are sound)."""
+def verify(root: str | Path, progress: Callable | None = None) -> dict[str, list[str]]:
+    """``{file: [problems]}`` for every bad shard in ``root`` (empty when all are sound); whether the
+    folder is complete is :func:`manifest.incomplete`'s question."""
     root = Path(root)
     manifest = mf.load(root)
     entries = manifest["shards"]
@@ -66,6 +67,4 @@ def verify(root, progress=None):
         problems = verify_shard(root / entry["file"], entry, manifest["version"])
         if problems:
             bad[entry["file"]] = problems
-    if not entries:
-        raise BlurgenError(f"{root}: the manifest lists no shards; the generation has not finished one yet")
     return bad

@@ -47,6 +47,7 @@ class WindowTask:
     start: int = 0  # index of the first frame in the video
     gamma: float = None
     on_error: str = "fail"  # or "skip": record the window as skipped and go on
+    missing: int | None = None  # a frame number absent from the window's numbering (skipped, never bridged)
 
 
 # -- discovery ------------------------------------------------------------------------------------
@@ -157,8 +158,14 @@ def split_sequences(seqs, layout, seed=0, split_file=None, train_share=None):
 
 
 # -- windows --------------------------------------------------------------------------------------
-def window_tasks(seq, window=7, stride=None, gamma=None, on_error="fail"):
-    """Windows of ``window`` consecutive frames starting every ``stride`` (default: non-overlapping)."""
+def window_tasks(
+    seq: Sequence, window: int = 7, stride: int | None = None, gamma: float | None = None, on_error: str = "fail"
+) -> list[WindowTask]:
+    """Windows of ``window`` consecutive frames starting every ``stride`` (default: non-overlapping).
+
+    A window whose numbering has a gap (frame 5 of 1..8 missing) would average frames that are not one
+    exposure: it is an error naming the frame, or with ``on_error="skip"`` a window recorded as skipped.
+    """
     stride = stride or window
     n = len(seq.numbers)
     if n == 0:
@@ -166,10 +173,20 @@ def window_tasks(seq, window=7, stride=None, gamma=None, on_error="fail"):
     if n < window:
         raise BlurgenError(f"{seq.where}: {n} frames, fewer than --window {window}; remove it or lower --window")
     video = None if seq.paths else seq.where
-    return [
-        WindowTask(seq.name, seq.numbers[a : a + window], seq.paths[a : a + window], video, a, gamma, on_error)
-        for a in range(0, n - window + 1, stride)
-    ]
+    steps = np.diff(seq.numbers)
+    step = int(steps.min()) if len(steps) else 1  # numbered 1, 2, 3 … or 0, 10, 20 …
+    tasks = []
+    for a in range(0, n - window + 1, stride):
+        numbers = seq.numbers[a : a + window]
+        gaps = [i for i in range(window - 1) if numbers[i + 1] - numbers[i] != step]
+        missing = numbers[gaps[0]] + step if gaps else None
+        if missing is not None and on_error != "skip":
+            raise BlurgenError(
+                f"{seq.where}: frame {missing} is missing (the window {numbers[0]}-{numbers[-1]} would bridge "
+                "the gap); restore it, or pass --on-error skip to record such windows and go on"
+            )
+        tasks.append(WindowTask(seq.name, numbers, seq.paths[a : a + window], video, a, gamma, on_error, missing))
+    return tasks
 
 
 def read_window(task):
@@ -195,8 +212,10 @@ def read_window(task):
         cap.release()
 
 
-def decode_window(task):
+def decode_window(task: WindowTask) -> dict | Skipped:
     """Decode and average one window (the worker's part): blurred, sharp end frames and meta."""
+    if task.missing is not None:
+        return Skipped(f"missing frame: {task.sequence} {task.numbers[0]}-{task.numbers[-1]}: frame {task.missing}")
     ends = []
 
     def frames():  # the labeller needs the sharp end frames

@@ -199,9 +199,9 @@ def n_interp(s: float) -> int:
     return max(math.ceil(s), MIN_INTERP)
 
 
-def read_rest(pair: Pair, flow_fwd: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The backward flow and the two frames of ``pair``, checked against the forward flow's size."""
-    flow_bwd, _ = read_flow(pair.flow_bwd)
+def read_rest(pair: Pair, flow_fwd: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The backward flow, its valid mask and the two frames of ``pair``, checked against the forward flow's size."""
+    flow_bwd, valid_bwd = read_flow(pair.flow_bwd)
     img0, img1 = read_image(pair.frame0), read_image(pair.frame1)
     h, w = flow_fwd.shape[:2]
     for path, arr in ((pair.flow_bwd, flow_bwd), (pair.frame0, img0), (pair.frame1, img1)):
@@ -210,7 +210,7 @@ def read_rest(pair: Pair, flow_fwd: np.ndarray) -> tuple[np.ndarray, np.ndarray,
                 f"{path}: {arr.shape[1]}x{arr.shape[0]} but {pair.flow_fwd} is {w}x{h}; "
                 "the pair's files must have one size"
             )
-    return flow_bwd, img0, img1
+    return flow_bwd, valid_bwd, img0, img1
 
 
 @dataclass(frozen=True)
@@ -224,13 +224,14 @@ class MonkaaRender:
     device: str = "auto"
     on_error: str = "fail"  # or "skip": record the unreadable pair and go on
 
-    def __call__(self, pair):
+    def __call__(self, pair) -> dict | Skipped:
         try:
             flow_fwd, valid = read_flow(pair.flow_fwd)
             s = max_flow(flow_fwd, valid)  # the largest forward motion over valid pixels
             if s > self.max_disp:  # decided before reading the rest: a dropped pair costs one file
                 return Skipped(f"max-disp: {pair.name}: s={s:.1f}>{self.max_disp:g}")
-            flow_bwd, img0, img1 = read_rest(pair, flow_fwd)
+            flow_bwd, valid_bwd, img0, img1 = read_rest(pair, flow_fwd)
+            valid = valid & valid_bwd  # one mask serves both directions: a NaN in either is unknown
         except BlurgenError as e:
             if self.on_error == "skip":
                 return Skipped(f"unreadable: {pair.name}: {e}")

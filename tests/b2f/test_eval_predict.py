@@ -1,23 +1,29 @@
 """b2f metrics, b2f-eval and b2f-predict on a briefly trained small model."""
 
 import dataclasses
+import errno
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_model_config
+from helpers import error_line, tiny_model_config
 
 from b2f import cli
 from b2f.checkpoint import load_model, save_model
 from b2f.evaluate import evaluate
 from b2f.metrics import flow_metrics
 from b2f.model import ModelConfig, build_model
+from b2f.predict import MADE, fit_side, rescale_flow
 from b2f.train import train
 from blurgen.core.errors import BlurgenError
 from blurgen.core.flow_io import read_flow
 from blurgen.core.images import read_image, write_image
-from blurgen.shards import ShardReader
+from blurgen.generate import generate
+from blurgen.shards import ShardReader, ShardWriter
+from blurgen.sources.synthetic import render_task, synthetic_splits
 
 TINY = tiny_model_config()
 
@@ -118,7 +124,7 @@ def test_predict_round_trips_flow_files(trained, tmp_path, capsys):
             assert np.abs(back - flow).max() <= tolerance + 1e-6
             assert read_image(out / f"{stem}_color.png").shape == flow.shape[:2] + (3,)
         assert sorted(p.name for p in out.iterdir()) == sorted(
-            [f"full.{fmt}", "full_color.png", f"odd.{fmt}", "odd_color.png"]
+            [f"full.{fmt}", "full_color.png", f"odd.{fmt}", "odd_color.png", MADE]
         )  # no temporary files left
     assert "2 flows" in capsys.readouterr().out
 
@@ -150,3 +156,187 @@ def test_eval_entry_point_rejects_a_non_checkpoint(run, trained, tmp_path):
     proc = run("b2f-eval", junk, shards)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().startswith("error:") and "junk.ckpt" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def _cli(command, capsys, *args):
+    """(exit code, stdout, stderr) of a b2f console script called in-process."""
+    try:
+        command([str(a) for a in args])
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_predict_never_writes_over_an_input_or_a_file_it_did_not_make(trained, tmp_path, capsys):
+    shards, run = trained
+    blurred = ShardReader(shards, "test").read(0)["blurred"]
+    write_image(tmp_path / "shot.png", blurred)
+    original = (tmp_path / "shot.png").read_bytes()
+    # the input in the output folder, and a flow PNG would take its name
+    code, _, err = _cli(cli.predict, capsys, run / "model.pt", tmp_path / "shot.png", "-o", tmp_path, "--format", "png")
+    assert code == 2 and f"{tmp_path / 'shot.png'}: is an input" in error_line(err)
+    assert (tmp_path / "shot.png").read_bytes() == original and sorted(os.listdir(tmp_path)) == ["shot.png"]
+    # a file of the user's where an output would go
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "shot_color.png").write_bytes(b"mine")
+    code, _, err = _cli(cli.predict, capsys, run / "model.pt", tmp_path / "shot.png", "-o", tmp_path / "out")
+    assert code == 2 and "shot_color.png: exists and was not written by b2f-predict" in error_line(err)
+    assert (tmp_path / "out" / "shot_color.png").read_bytes() == b"mine"
+    # its own outputs it may write again
+    (tmp_path / "out" / "shot_color.png").unlink()
+    for _ in range(2):
+        code, _, err = _cli(cli.predict, capsys, run / "model.pt", tmp_path / "shot.png", "-o", tmp_path / "out")
+        assert code == 0, err
+
+
+def test_rescale_flow_matches_an_affine_flow_on_the_full_grid():
+    H, W, h, w = 120, 200, 48, 80
+    a = np.array([1.5, -2.0]), np.array([[0.02, -0.01], [0.03, 0.015]])  # flow(x, y) = a0 + A @ (x, y), full px
+
+    def affine(height, width):
+        yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+        return a[0] + np.stack([xx, yy], -1) @ a[1].T
+
+    # the flow on the small grid: sampled at the full-grid position of each small pixel's centre, in small px
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    centres = np.stack([(xs + 0.5) * W / w - 0.5, (ys + 0.5) * H / h - 0.5], -1)
+    small = ((a[0] + centres @ a[1].T) * [w / W, h / H]).astype(np.float32)
+    back = rescale_flow(small, (H, W))
+    assert back.shape == (H, W, 2) and back.dtype == np.float32
+    inner = (slice(3, -3), slice(3, -3))  # bilinear resampling is exact for an affine field away from the border
+    assert np.abs(back[inner] - affine(H, W)[inner]).max() < 1e-4
+    assert fit_side(3000, 4000, 1000) == (750, 1000) and fit_side(300, 400, 1000) == (300, 400)
+
+
+class ConstantFlow(torch.nn.Module):
+    """A stand-in network with a known answer: flow (1, 2) px at every pixel of whatever it is given."""
+
+    seen = []
+
+    def predict(self, image):
+        self.seen.append(tuple(image.shape[-2:]))
+        flow = torch.ones(1, 2, *image.shape[-2:])
+        flow[:, 1] = 2
+        return flow
+
+
+def test_max_side_runs_the_network_small_and_scales_the_flow_back(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("b2f.predict.load_model", lambda path, device: (ConstantFlow(), {}))
+    write_image(tmp_path / "big.png", np.full((300, 400, 3), 128, np.uint8))
+    code, _, err = _cli(cli.predict, capsys, "m.pt", tmp_path / "big.png", "-o", tmp_path / "o", "--format", "npy")
+    assert code == 0, err
+    code, _, err = _cli(
+        cli.predict, capsys, "m.pt", tmp_path / "big.png", "-o", tmp_path / "s", "--format", "npy", "--max-side", "100"
+    )
+    assert code == 0, err
+    assert ConstantFlow.seen[-2:] == [(300, 400), (75, 100)]
+    full, small = np.load(tmp_path / "o/big.npy"), np.load(tmp_path / "s/big.npy")
+    assert full.shape == small.shape == (300, 400, 2)
+    assert np.allclose(full, [1, 2]) and np.allclose(small, [4, 8])  # 1 px of a 4× smaller image is 4 px here
+
+
+def test_out_of_memory_and_a_full_disk_are_one_line_with_the_remedy(tmp_path, capsys, monkeypatch):
+    class Hungry(ConstantFlow):
+        def predict(self, image):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 13.10 GiB")
+
+    write_image(tmp_path / "big.png", np.zeros((300, 400, 3), np.uint8))
+    monkeypatch.setattr("b2f.predict.load_model", lambda path, device: (Hungry(), {}))
+    code, _, err = _cli(cli.predict, capsys, "m.pt", tmp_path / "big.png", "-o", tmp_path / "o")
+    line = error_line(err)
+    assert code == 2 and "big.png: out of memory running B2F-net on 400x300 pixels" in line
+    assert "--max-side 200" in line
+
+    def full(path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("b2f.predict.load_model", lambda path, device: (ConstantFlow(), {}))
+    monkeypatch.setattr("b2f.predict.write_flow", full)
+    code, _, err = _cli(cli.predict, capsys, "m.pt", tmp_path / "big.png", "-o", tmp_path / "o")
+    assert code == 2 and f"{tmp_path / 'o' / 'big.flo'}: cannot write (No space left on device)" in error_line(err)
+    assert [p.name for p in (tmp_path / "o").iterdir()] == [MADE]  # no flow file, whole or partial
+
+
+def test_eval_prints_its_table_before_a_json_that_cannot_be_written(trained, tmp_path, capsys, monkeypatch):
+    shards, run = trained
+
+    def full(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("b2f.evaluate.atomic_write_text", full)
+    report = tmp_path / "r.json"
+    code, out, err = _cli(cli.evaluate, capsys, run / "model.pt", shards, "--json", report, "--workers", "0")
+    assert code == 2 and f"{report}: cannot write the report (No space left on device)" in error_line(err)
+    assert next(line for line in out.splitlines() if line.startswith("model"))  # the numbers were printed
+    assert not report.exists()
+
+
+def _shards_without_valid_pixels(root):
+    rng = np.random.default_rng(0)
+    with ShardWriter(root, "test", {}) as w:
+        for i in range(2):
+            flow = rng.normal(size=(64, 64, 2)).astype(np.float32)
+            sample = {"blurred": rng.integers(0, 256, (64, 64, 3), dtype=np.uint8), "flow_fwd": flow}
+            w.add("test", i, [{**sample, "flow_bwd": -flow, "valid": np.zeros((64, 64), np.uint8), "meta": {}}])
+        w.finish_split("test", 2)
+    return root
+
+
+def test_eval_without_valid_pixels_says_so_and_writes_null_not_nan(trained, tmp_path, capsys):
+    _, run = trained
+    shards = _shards_without_valid_pixels(tmp_path / "shards")
+    report = tmp_path / "r.json"
+    code, out, err = _cli(cli.evaluate, capsys, run / "model.pt", shards, "--json", report, "--workers", "0")
+    assert code == 0, err
+    assert "NaN" not in report.read_text() and "nan" not in out
+    data = json.loads(report.read_text())
+    assert data["without_valid_pixels"] == 2 and data["model"]["epe_min"] is None
+    assert data["per_image"][0]["model"]["acc1"] is None
+    assert "n/a" in next(line for line in out.splitlines() if line.startswith("model"))
+    assert "note: 2 of 2 images have no valid pixels" in out
+
+
+def test_eval_refuses_an_incomplete_split_unless_allowed(trained, tmp_path, capsys):
+    _, run = trained
+    shards = tmp_path / "shards"
+    splits = synthetic_splits(2, 4, seed=0, size=(64, 64), max_disp=6.0)
+
+    def render(task):
+        if task.index == 4:
+            raise KeyboardInterrupt  # killed after the first test shard
+        return render_task(task)
+
+    with pytest.raises(KeyboardInterrupt):
+        generate(shards, "t", {}, splits, render, shard_size=2)
+    code, out, err = _cli(cli.evaluate, capsys, run / "model.pt", shards, "--workers", "0")
+    line = error_line(err)
+    assert code == 2 and "split 'test' is incomplete (2 of 4 tasks generated" in line and "--allow-incomplete" in line
+    code, out, err = _cli(
+        cli.evaluate, capsys, run / "model.pt", shards, "--workers", "0", "--allow-incomplete", "--json", tmp_path / "r"
+    )
+    assert code == 0 and "2 images" in out
+
+
+def test_a_dataloader_workers_error_is_one_line(trained, tmp_path, capsys):
+    _, run = trained
+    shards = tmp_path / "shards"
+    shutil.copytree(trained[0], shards)
+    (shards / "test-00000.h5").unlink()
+    code, _, err = _cli(cli.evaluate, capsys, run / "model.pt", shards, "--workers", "1")
+    line = error_line(err)
+    assert code == 2 and f"{shards / 'test-00000.h5'}: cannot open shard" in line
+    assert "worker process" not in err and "Original" not in err  # not torch's rebuilt traceback
+
+
+def test_a_resume_with_other_options_names_the_differing_leaf_not_the_whole_model(tmp_path):
+    from b2f.run_config import check_resume
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    model = json.loads(json.dumps(TINY))  # as config.json holds it
+    (tmp_path / "config.json").write_text(json.dumps({"model": {**model, "stn": True}, "lr": 1e-4, "epochs": 3}))
+    with pytest.raises(BlurgenError) as e:
+        check_resume(tmp_path, {"model": {**model, "stn": False}, "lr": 1e-4, "epochs": 3})
+    assert "started with model.stn=True, not False; resume" in str(e.value) and "enc_channels" not in str(e.value)

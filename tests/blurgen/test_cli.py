@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import blurgen, error_line
 
 from blurgen.blur import average_frames
 from blurgen.core.device import resolve_device
@@ -91,3 +92,21 @@ def test_device_resolution():
             resolve_device("cuda")
     with pytest.raises(BlurgenError, match="unknown device"):
         resolve_device("tpu")
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["synthetic", "--gamma", "0"], "--gamma"),
+        (["synthetic", "--gamma", "-1"], "--gamma"),
+        (["synthetic", "--max-disp", "-5"], "--max-disp"),
+        (["synthetic", "--max-disp", "0"], "--max-disp"),
+        (["monkaa", "{tmp}", "--gamma", "-2.2"], "--gamma"),
+        (["highspeed", "{tmp}", "--fb-threshold", "-1"], "--fb-threshold"),
+        (["highspeed", "{tmp}", "--max-disp", "-5"], "--max-disp"),
+    ],
+)
+def test_numeric_options_out_of_range_are_one_line(capsys, tmp_path, args, option):
+    code, out, err = blurgen(capsys, *[a.format(tmp=tmp_path) for a in args], "--out", tmp_path / "o")
+    assert code == 2 and out == "" and f"Invalid value for '{option}'" in error_line(err)
+    assert err.count("\n") == 1 and not (tmp_path / "o").exists()

@@ -39,3 +39,13 @@ def test_missing_and_corrupt_files_name_the_file(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     with pytest.raises(BlurgenError, match="bad.png: not a readable image"):
         read_image(tmp_path / "bad.png")
+
+
+def test_first_line_names_the_type_where_the_message_alone_says_nothing():
+    from blurgen.core.errors import first_line
+
+    assert first_line(KeyError("first")) == "KeyError: 'first'"
+    assert first_line(RuntimeError(101)) == "RuntimeError: 101"
+    assert first_line(ValueError()) == "ValueError"
+    assert first_line(OSError(2, "No such file or directory")) == "[Errno 2] No such file or directory"
+    assert first_line(ValueError("bad header\nmore detail.")) == "bad header"

@@ -2,8 +2,10 @@
 
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -208,3 +210,63 @@ def test_workers_waiting_for_a_killed_main_process_exit_and_its_folder_goes(tmp_
             break
         time.sleep(0.1)
     assert not folder.exists()
+
+
+def children(pid):
+    """Pids whose parent is ``pid`` (loky's workers and resource tracker of a run)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if entry.isdigit() and int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def test_idle_workers_and_the_tracker_of_a_killed_run_exit_and_its_folder_goes():
+    code = """if True:
+        import os, time
+        from blurgen.parallel import handoff, run_tasks
+        import test_fast_paths
+        results = run_tasks(test_fast_paths.render, list(range(6)), 2)
+        next(results)
+        time.sleep(0.5)  # every task done: the workers idle, waiting for more work
+        print(handoff._taken[0], *test_fast_paths.children(os.getpid()), flush=True)
+        time.sleep(600)
+    """
+    main = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.path.dirname(__file__)},
+    )
+    folder, *pids = main.stdout.readline().split()
+    assert len(pids) >= 3 and Path(folder).is_dir()  # two workers and loky's resource tracker
+    main.kill()  # kill -9: no cleanup in the main process
+    main.wait()
+    for _ in range(100):
+        alive = [
+            p for p in pids if os.path.exists(f"/proc/{p}") and "Z" not in open(f"/proc/{p}/stat").read().split()[2]
+        ]
+        if not alive and not Path(folder).exists():
+            break
+        time.sleep(0.1)
+    assert alive == [] and not Path(folder).exists()
+
+
+def test_a_rerun_removes_the_folders_of_dead_runs_only(tmp_path, monkeypatch):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    parent = handoff.SHM if os.access(handoff.SHM, os.W_OK) else None
+    stale = Path(tempfile.mkdtemp(prefix=f"blurgen_{dead.stdout.strip()}_", dir=parent))
+    (stale / "result").write_bytes(b"x" * 100)
+    live = Path(tempfile.mkdtemp(prefix=f"blurgen_{os.getppid()}_", dir=parent))  # pytest's parent is alive
+    other = Path(tempfile.mkdtemp(prefix="blurgen_notapid_", dir=parent))
+    try:
+        with handoff.shared_folder() as folder:
+            assert Path(folder).name.startswith(f"blurgen_{os.getpid()}_")
+        assert not stale.exists() and live.is_dir() and other.is_dir()
+    finally:
+        for p in (stale, live, other):
+            shutil.rmtree(p, ignore_errors=True)

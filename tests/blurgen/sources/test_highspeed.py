@@ -9,6 +9,7 @@ from helpers import blurgen, error_line
 from blurgen.audit import audit
 from blurgen.blur import average_frames
 from blurgen.cli import main
+from blurgen.core.errors import BlurgenError
 from blurgen.core.images import read_image, write_image
 from blurgen.shards import ShardReader
 from blurgen.sources.highspeed import Sequence, decode_window, detect_layout, discover, split_sequences, window_tasks
@@ -317,3 +318,30 @@ def test_unreadable_frame_can_be_skipped_and_recorded(tree, tmp_path, capsys):
     splits = json.loads((tmp_path / "o/manifest.json").read_text())["splits"]
     skipped = [s for v in splits.values() for s in v["skipped"]]
     assert len(skipped) == 1 and skipped[0]["reason"].startswith(f"unreadable: {SEQS[0]} 8-14: {root}")
+
+
+def test_a_gap_in_the_numbering_is_never_bridged():
+    numbers = (1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)  # frame 5 is missing
+    seq = Sequence("s", "seq", numbers, tuple(f"f{i}" for i in numbers))
+    with pytest.raises(BlurgenError, match=r"seq: frame 5 is missing \(the window 1-8 would bridge"):
+        window_tasks(seq)
+    tasks = window_tasks(seq, on_error="skip")
+    assert [(t.numbers[0], t.missing) for t in tasks] == [(1, 5), (9, None)]
+    assert decode_window(tasks[0]).reason == "missing frame: s 1-8: frame 5"
+    tens = Sequence("t", "t", tuple(range(0, 140, 10)), tuple(f"f{i}" for i in range(14)))  # numbered in tens
+    assert [t.missing for t in window_tasks(tens)] == [None, None]
+
+
+def test_a_missing_frame_fails_or_is_recorded_as_a_skip(tree, tmp_path, capsys):
+    root = tmp_path / "root"
+    shutil.copytree(tree / "gopro", root)
+    (root / "train" / SEQS[0] / "000004.png").unlink()
+    args = ["highspeed", root, "--flow", "opencv-dis"]
+    code, out, err = blurgen(capsys, *args, "--out", tmp_path / "fail")
+    assert code == 2 and f"{root}/train/{SEQS[0]}: frame 4 is missing" in error_line(err)
+    code, out, err = blurgen(capsys, *args, "--out", tmp_path / "skip", "--on-error", "skip")
+    assert code == 0, err
+    windows = by_window(tmp_path / "skip")
+    assert sorted(k for k in windows if k[0] == SEQS[0]) == [(SEQS[0], 9, 15)]  # 1-8 skipped, 16-21 too short
+    skipped = [s for v in ShardReader(tmp_path / "skip").manifest["splits"].values() for s in v["skipped"]]
+    assert [s["reason"] for s in skipped] == [f"missing frame: {SEQS[0]} 1-8: frame 4"]

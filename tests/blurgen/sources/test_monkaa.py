@@ -304,3 +304,19 @@ def test_superslomo_needs_a_fitting_checkpoint_and_runs_with_one(tree, tmp_path,
     (s,) = samples(tmp_path / "c")
     assert s["blurred"].shape == (H, W, 3) and s["meta"]["interp"] == "superslomo" and s["meta"]["n_interp"] == 5
     assert np.array_equal(s["flow_fwd"], const((0, 0)))
+
+
+def test_nan_in_an_into_past_pfm_is_invalid_not_zero_flow(tree, tmp_path, capsys):
+    root = tmp_path / "root"
+    shutil.copytree(tree, root)
+    bwd = -const(PAN).copy()
+    bwd[5:9, 10:20] = np.nan  # SceneFlow marks unknown vectors NaN
+    path = root / "optical_flow/pan/into_past/left/OpticalFlowIntoPast_0001_L.pfm"
+    write_pfm(path, bwd)
+    code, out, err = blurgen(capsys, "monkaa", root, "--out", tmp_path / "o", *ALL, "--scenes", "pan")
+    assert code == 0, err
+    s = by_scene(tmp_path / "o")[("pan", 0)]
+    expect = np.ones((H, W), np.uint8)
+    expect[5:9, 10:20] = 0
+    assert np.array_equal(s["valid"], expect) and np.array_equal(s["flow_bwd"][5:9, 10:20], np.zeros((4, 10, 2)))
+    assert by_scene(tmp_path / "o")[("pan", 1)]["valid"].all()
