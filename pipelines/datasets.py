@@ -47,7 +47,8 @@ def monkaa(scale: Scale, roots: dict, hw: Hardware) -> Data:
 
 
 def _highspeed(key: str, scale: Scale, roots: dict, hw: Hardware) -> Data:
-    options = {"layout": key, "window": 7, **scale.labeller}
+    # windows of the trees' own length, so every labelled window is one the synthetic source made exactly
+    options = {"layout": key, "window": (scale.tree or scale.floor_tree)["window"], **scale.labeller}
     if scale.tree is None:
         root = _root(roots, key)
         floor_tree = synthetic_tree("tree-floor", SyntheticOptions(seed=scale.seed, **scale.floor_tree), hw)

@@ -1,0 +1,108 @@
+"""A reduced smoke pipeline end to end: tables.md, a stage killed mid-training and rerun, a changed option."""
+
+import json
+
+import numpy as np
+import pytest
+from helpers import tiny_model_config
+
+import pipelines.steps
+from blurgen.core.errors import BlurgenError
+from blurgen.shards import ShardReader
+from pipelines.cli import main, reproduce
+from pipelines.scale import FULL, Scale
+from pipelines.steps import Hardware
+
+TINY = Scale(
+    "smoke",
+    model=tiny_model_config(),
+    epochs={"scratch": 2, "finetune": 2},
+    crop=(64, 64),
+    tree={"count": 3, "size": (64, 64), "max_disp": 6.0, "objects": 1, "window": 5, "windows": 2},
+    labeller={"flow": "opencv-dis"},
+    monkaa={"split": {"train": 4, "test": 2}},
+)
+HW = Hardware("cpu", 1, 1, progress=False)
+KILLED = "train-gopro-norb"
+
+
+def _records(run):
+    """{stage folder: (done.json mtime, its text)} of every finished stage."""
+    return {p.parent.name: (p.stat().st_mtime_ns, p.read_text()) for p in (run / "stages").glob("*/done.json")}
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory):
+    """Run Table 3, killed after one epoch of one training stage; return the records then and after a rerun."""
+    run = tmp_path_factory.mktemp("reproduce") / "run"
+    real_train = pipelines.steps.train
+
+    def dies_after_an_epoch(shards, out, model, **options):
+        if out.parent.name.startswith(KILLED):
+            real_train(shards, out, model, **{**options, "epochs": 1})  # epochs may change on resume
+            raise KeyboardInterrupt  # as Ctrl-C after the first epoch's checkpoint
+        return real_train(shards, out, model, **options)
+
+    pipelines.steps.train = dies_after_an_epoch
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            reproduce(["table3"], run, TINY, {}, HW, "b2f-reproduce table3")
+    finally:
+        pipelines.steps.train = real_train
+    before = _records(run)
+    path = reproduce(["table3"], run, TINY, {}, HW, "b2f-reproduce table3")
+    return run, before, _records(run), path.read_text()
+
+
+def test_a_rerun_finishes_without_redoing_finished_stages(interrupted):
+    run, before, after, _ = interrupted
+    assert before and not any(name.startswith(KILLED) for name in before)
+    assert {k: after[k] for k in before} == before  # finished stages untouched, not rerun
+    killed = [name for name in after if name.startswith(KILLED)]
+    assert len(killed) == 1
+    summary = json.loads(after[killed[0]][1])["summary"]
+    assert summary["resumed"] and summary["epochs"] == TINY.epochs["finetune"]
+    # b2f-train's own resume: a second log version, continuing from the first epoch's checkpoint
+    assert sorted(p.name for p in (run / "stages" / killed[0] / "out" / "csv").iterdir()) == ["version_0", "version_1"]
+
+
+def test_tables_md_has_the_paper_beside_ours_and_the_zero_flow_baseline(interrupted):
+    run, _, after, text = interrupted
+    assert "## Table 3" in text and "b2f-reproduce table3" in text
+    rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| ") and "Paper" not in line]
+    assert [r[0].strip() for r in rows] == ["STN + RB", "no STN", "no RB", "neither (U-net)"]
+    assert [r[1].strip() for r in rows] == ["2.077", "2.263", "2.383", "2.748"]
+    # zero flow from the shards themselves: per image min(mean |fwd|, mean |bwd|) over valid pixels
+    shards = next(p for p in (run / "stages").iterdir() if p.name.startswith("gopro-")) / "out"
+    reader = ShardReader(shards, "test")
+    zero = []
+    for i in range(len(reader)):
+        s = reader.read(i, fields=("flow_fwd", "flow_bwd", "valid"))
+        v = s["valid"] > 0
+        zero.append(min(np.linalg.norm(s[k], axis=2)[v].mean() for k in ("flow_fwd", "flow_bwd")))
+    assert {r[3].strip() for r in rows} == {f"{np.mean(zero):.3f}"}
+    assert all(float(r[2]) > 0 for r in rows)
+    assert f"{len(reader)} test images" in rows[0][5]
+
+
+def test_a_changed_option_makes_new_stages_beside_the_old(interrupted):
+    run, _, after, _ = interrupted
+    changed = Scale(**{**TINY.__dict__, "epochs": {"scratch": 2, "finetune": 1}})
+    reproduce(["table3"], run, changed, {}, HW, "b2f-reproduce table3")
+    now = _records(run)
+    assert {k: now[k] for k in after} == after  # nothing old touched
+    new = set(now) - set(after)
+    assert sorted(n.rsplit("-", 1)[0] for n in new) == sorted(
+        f"{kind}-gopro{s}" for kind in ("train", "eval") for s in ("", "-nostn", "-norb", "-unet")
+    )
+    assert all(json.loads(now[n][1])["summary"]["epochs"] == 1 for n in new if n.startswith("train"))
+
+
+def test_full_scale_without_the_data_is_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["table3", "--out", str(tmp_path / "run")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --scale full needs --gopro ROOT (the GoPro data set); or run --scale smoke"
+    with pytest.raises(BlurgenError, match="no such folder"):
+        reproduce(["table3"], tmp_path / "run", FULL, {"gopro": str(tmp_path / "nope")}, HW, "")
