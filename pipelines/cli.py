@@ -14,9 +14,12 @@ import click
 import torch
 
 from blurgen.core.cli import device_option, run
+from blurgen.core.device import resolve_device
 
+from .estimate import estimate as estimate_cost
+from .estimate import format_estimate
 from .flow_tables import table1, table3
-from .report import write_tables
+from .report import Table, write_tables
 from .scale import SCALES, Scale
 from .stage import run_stages
 from .steps import Hardware
@@ -24,9 +27,14 @@ from .steps import Hardware
 TABLES = {"table1": table1, "table3": table3}
 
 
+def build(tables: Sequence[str], scale: Scale, roots: dict, hw: Hardware) -> list[Table]:
+    """The named tables with their stages (nothing runs)."""
+    return [TABLES[name](scale, roots, hw) for name in tables]
+
+
 def reproduce(tables: Sequence[str], out: str | Path, scale: Scale, roots: dict, hw: Hardware, command: str) -> Path:
     """Build the named tables' stages, run those not done, write RUN/tables.md; returns its path."""
-    built = [TABLES[name](scale, roots, hw) for name in tables]
+    built = build(tables, scale, roots, hw)
     run_stages(out, [s for table in built for s in table.stages])
     return write_tables(out, built, command, scale.name)
 
@@ -53,12 +61,23 @@ def reproduce(tables: Sequence[str], out: str | Path, scale: Scale, roots: dict,
     help="Torch CPU threads [default: 1 at smoke scale (small tensors: more threads mostly wait on each other on a "
     "busy machine), torch's own at full scale].",
 )
-def main_command(table, out, scale, monkaa, gopro, nfs, device, devices, workers, threads):
+@click.option(
+    "--estimate",
+    is_flag=True,
+    help="Run nothing: print each training stage's steps and its time on --device from measured s/step.",
+)
+def main_command(table, out, scale, monkaa, gopro, nfs, device, devices, workers, threads, estimate):
     if threads or scale == "smoke":
         torch.set_num_threads(threads or 1)
     tables = tuple(TABLES) if table == "all" else (table,)
     hw = Hardware(device, int(devices) if str(devices).isdigit() else devices, workers)
     roots = {"monkaa": monkaa, "gopro": gopro, "nfs": nfs}
+    if estimate:
+        stages = [s for table in build(tables, SCALES[scale], roots, hw) for s in table.stages]
+        dev = resolve_device(device)
+        name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+        click.echo(format_estimate(estimate_cost(out, stages, device), name))
+        return
     words = ["b2f-reproduce", table, "--out", out, "--scale", scale]
     words += [w for key, root in roots.items() if root for w in (f"--{key}", root)]
     path = reproduce(tables, out, SCALES[scale], roots, hw, shlex.join(words))
