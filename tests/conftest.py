@@ -34,15 +34,25 @@ def run():
 
 @pytest.fixture(scope="session")
 def make_synthetic(tmp_path_factory):
-    """``make_synthetic(count, size=(64, 64), test_count=0, **task options) -> shard dir``, cached per arguments."""
+    """``make_synthetic(count, size=(64, 64), test_count=0, **task options) -> shard dir``, cached per arguments;
+    ``extra_fields=("moving",)`` stores the optional fields too."""
     cache = {}
 
-    def make(count, size=(64, 64), test_count=0, seed=0, max_disp=12.0, keep_frames=False, **opts):
-        key = (count, size, test_count, seed, max_disp, keep_frames, tuple(sorted(opts.items())))
+    def make(count, size=(64, 64), test_count=0, seed=0, max_disp=12.0, keep_frames=False, extra_fields=(), **opts):
+        key = (count, size, test_count, seed, max_disp, keep_frames, tuple(extra_fields), tuple(sorted(opts.items())))
         if key not in cache:
             out = tmp_path_factory.mktemp("synthetic")
             splits = synthetic_splits(count, test_count, seed=seed, size=size, max_disp=max_disp, **opts)
-            generate(out, "synthetic", {"key": repr(key)}, splits, render_task, shard_size=8, keep_frames=keep_frames)
+            generate(
+                out,
+                "synthetic",
+                {"key": repr(key)},
+                splits,
+                render_task,
+                shard_size=8,
+                keep_frames=keep_frames,
+                extra_fields=extra_fields,
+            )
             cache[key] = out
         return cache[key]
 

@@ -3,7 +3,7 @@
 import click
 
 from ..core.cli import parse_size
-from ..sources.synthetic import SyntheticOptions, make_synthetic
+from ..sources.synthetic import FRAME_LAYOUTS, SyntheticOptions, make_synthetic
 from .options import announce_default_out, generator_options
 
 
@@ -30,8 +30,17 @@ from .options import announce_default_out, generator_options
     "--frames-out",
     type=click.Path(file_okay=False),
     default=None,
-    help="Also write each scene's sharp frames as a 240 fps-style tree (GoPro layout); "
+    help="Also write each scene's sharp frames as a 240 fps-style tree (see --frames-layout); "
     "each sample is then one window of it.",
+)
+@click.option(
+    "--frames-layout",
+    type=click.Choice(FRAME_LAYOUTS),
+    default="gopro",
+    show_default=True,
+    help="Layout of the --frames-out tree: gopro (<split>/<seq>/000001.png), nfs (<seq>/240/<seq>/00001.png, "
+    "for `blurgen highspeed`) or sceneflow (Monkaa's frames_cleanpass/<seq>/left/0000.png with the exact "
+    "PFM flow of every frame pair, for `blurgen monkaa --camera left`).",
 )
 @click.option(
     "--window", type=click.IntRange(2), default=7, show_default=True, help="Frames per window (--frames-out)."
@@ -40,7 +49,8 @@ from .options import announce_default_out, generator_options
     "--min-disp",
     type=click.FloatRange(0),
     default=None,
-    help="Lower bound of each sample's largest displacement (px)  [default: 0.05 x --max-disp].",
+    help="Lower bound of each sample's largest stored |flow| (px; with --frames-out, of the largest window "
+    "of a sequence)  [default: 0.05 x --max-disp].",
 )
 @click.option(
     "--windows", type=click.IntRange(1), default=4, show_default=True, help="Windows per sequence (--frames-out)."
@@ -52,7 +62,7 @@ from .options import announce_default_out, generator_options
     show_default=True,
     help="Most moving photo patches per scene, each drawn in 0..N (0: camera motion only).",
 )
-def command(out, workers, shard_size, keep_frames, **options):
+def command(out: str, workers: int, shard_size: int, keep_frames: bool, **options) -> None:
     """Render layered scenes with exact, occlusion-correct flow into shards in OUT."""
     announce_default_out(out)
     made = make_synthetic(

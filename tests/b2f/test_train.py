@@ -95,7 +95,9 @@ def test_min_direction_loss_ignores_the_arrow_of_time(make_synthetic):
     flows = fwd(batch["image"])
     assert fwd.loss(flows, batch) != fwd.loss(flows, reversed_)
     loss = both.loss(flows, batch)
-    assert loss <= fwd.loss(flows, batch) and loss <= fwd.loss(flows, reversed_)
+    # when min picks one side for every sample it equals that side's loss up to float rounding
+    bound = torch.minimum(fwd.loss(flows, batch), fwd.loss(flows, reversed_)) * (1 + 1e-6)
+    assert loss <= bound
     assert both.loss(flows, reversed_) == loss and both.loss(flows, mixed) == loss  # per sample, either order
 
 

@@ -1,15 +1,20 @@
+import math
+
 import cv2
 import numpy as np
 import pytest
 
+from blurgen.shards import ShardReader
 from blurgen.sources.synthetic import (
     Layer,
     Motion,
     Scene,
+    SyntheticOptions,
     SyntheticTask,
     load_textures,
-    max_displacement,
+    make_synthetic,
     render_exposure,
+    render_sequence,
     render_task,
     scene_for,
 )
@@ -73,8 +78,8 @@ def test_occluding_object_carries_its_own_motion_both_ways():
 def test_random_scene_flow_warps_last_frame_onto_first(index):
     scene = scene_for(seed=3, index=index, size=(96, 128), textures=SMOOTH, max_disp=20.0)
     sample, s, n = render_exposure(scene)
-    assert s <= 20.0 and n == max(int(np.ceil(s)), 5)
     fwd, bwd = sample["flow_fwd"], sample["flow_bwd"]
+    assert 1.0 <= stored_max(fwd, bwd) <= 20.0 and n == max(math.ceil(stored_max(fwd, bwd)), 5)
     mask = consistent(fwd, bwd) & (sample["valid"] > 0)
     # soft object edges mix two layers; keep pixels 3 px from any flow discontinuity
     edges = cv2.dilate((cv2.Laplacian(fwd, cv2.CV_32F, ksize=1) ** 2).sum(-1).astype(np.float32), np.ones((7, 7)))
@@ -115,16 +120,50 @@ def test_render_is_a_pure_function_of_seed_and_index():
         assert np.array_equal(a[key], b[key])
     c = render_task(SyntheticTask("train", 6, seed=1, size=(40, 56), max_disp=15.0))
     assert not np.array_equal(a["blurred"], c["blurred"])
-    assert a["meta"]["n_interp"] == max(int(np.ceil(a["meta"]["s"])), 5)
 
 
-def test_min_disp_bounds_the_largest_displacement_from_below():
-    """s is drawn from [min_disp, max_disp] (to the rescaling's 5 %); by default from [0.05, 1] · max_disp."""
-    size = (64, 96)
-    lifted = [max_displacement(scene_for(2, i, size, TEXTURES, 20.0, min_disp=12.0)) for i in range(12)]
-    assert all(0.95 * 12.0 <= s <= 20.0 for s in lifted), lifted
-    default = [max_displacement(scene_for(2, i, size, TEXTURES, 20.0)) for i in range(12)]
-    assert min(default) < 12.0 * 0.95 and all(s <= 20.0 for s in default), default
+def stored_max(*flows):
+    """The largest |flow| over the given stored arrays, all pixels, in float64."""
+    return max(float(np.linalg.norm(f.astype(np.float64), axis=-1).max()) for f in flows)
+
+
+def read_all(out):
+    r = ShardReader(out)
+    return [r.read(i, fields=r.fields(i)) for i in range(len(r))]
+
+
+@pytest.mark.parametrize("min_disp", [12.0, None])
+def test_s_is_the_largest_stored_flow_and_the_range_holds_on_it(tmp_path, min_disp):
+    """Issue 10: s was taken at the image corners of every layer (with patches up to 3.75x the stored
+    flow; 9 of 24 samples of --min-disp 12 --max-disp 20 had a largest flow under 11.4 px)."""
+    options = SyntheticOptions(count=20, test_count=4, seed=7, size=(40, 56), max_disp=20.0, min_disp=min_disp)
+    samples = read_all(make_synthetic(tmp_path / "s", options).out)
+    assert len(samples) == 24
+    largest = []
+    for s in samples:
+        m = stored_max(s["flow_fwd"], s["flow_bwd"])
+        largest.append(m)
+        assert s["meta"]["s"] == pytest.approx(m, abs=5e-4 + 1e-6)  # stored rounded to 3 decimals
+        assert (12.0 if min_disp else 1.0) <= m <= 20.0
+        n = max(math.ceil(m), 5)
+        assert s["meta"]["n_interp"] == n and s["meta"]["frames"] == [0, n + 1]
+    assert sum(s["meta"]["layers"] > 1 for s in samples) >= 12  # most scenes have patches
+    if min_disp is None:  # drawn from [1, 20]: the default range reaches below 12
+        assert min(largest) < 12.0
+
+
+def test_frame_tree_windows_store_their_own_s_and_the_range_holds_over_them(tmp_path):
+    options = SyntheticOptions(
+        count=5, seed=3, size=(40, 56), max_disp=10.0, min_disp=6.0, frames_out=str(tmp_path / "f"), window=4, windows=3
+    )
+    samples = read_all(make_synthetic(tmp_path / "s", options).out)
+    assert len(samples) == 15
+    for i in range(5):
+        windows = samples[3 * i : 3 * i + 3]
+        largest = [stored_max(s["flow_fwd"], s["flow_bwd"]) for s in windows]
+        for s, m in zip(windows, largest):
+            assert s["meta"]["s"] == pytest.approx(m, abs=5e-4 + 1e-6) and s["meta"]["n_interp"] == 2
+        assert 6.0 <= max(largest) <= 10.0  # the bound is on the sequence's largest window
 
 
 def test_objects_bounds_the_moving_patches():
@@ -132,3 +171,64 @@ def test_objects_bounds_the_moving_patches():
     counts = [len(scene_for(2, i, size, TEXTURES, 20.0, objects=n).layers) - 1 for n in (0, 1, 4) for i in range(12)]
     assert counts[:12] == [0] * 12  # camera motion only
     assert set(counts[12:24]) == {0, 1} and max(counts[24:]) > 1 and all(c <= 4 for c in counts[24:])
+
+
+def footprint(size, y0, x0, side):
+    mask = np.zeros(size, np.uint8)
+    mask[y0 : y0 + side, x0 : x0 + side] = 1
+    return mask
+
+
+def test_moving_mask_is_the_patch_footprint_in_the_first_frame():
+    # the patch's alpha is 1 on texture rows/cols 4..27 and it is placed at (16, 16): image 20..43 at t=0
+    sample, _, _ = render_exposure(translation_scene((64, 64), (2.0, 0.0), object_shift=(-6.0, 4.0)))
+    assert sample["moving"].dtype == np.uint8
+    assert np.array_equal(sample["moving"], footprint((64, 64), 20, 20, 24))
+    inside_patch, background = sample["moving"] == 1, sample["moving"] == 0
+    assert np.allclose(sample["flow_fwd"][inside_patch], [-6.0, 4.0], atol=1e-4)
+    assert np.allclose(sample["flow_fwd"][background], [2.0, 0.0], atol=1e-4)
+    alone, _, _ = render_exposure(translation_scene((64, 64), (2.0, 0.0)))
+    assert not alone["moving"].any()
+
+
+def test_frame_tree_windows_carry_the_mask_of_their_first_frame(tmp_path):
+    # 6 frames at t = j/5; the patch moves (10, 5) over the sequence: (2j, j) px at frame j
+    scene = translation_scene((64, 64), (5.0, 0.0), object_shift=(10.0, 5.0))
+    task = SyntheticTask("train", 0, 0, (64, 64), 20.0, frames_out=str(tmp_path), window=3, windows=2)
+    first, second = render_sequence(task, scene)
+    assert np.array_equal(first["moving"], footprint((64, 64), 20, 20, 24))
+    assert np.array_equal(second["moving"], footprint((64, 64), 23, 26, 24))
+    assert np.allclose(second["flow_fwd"][second["moving"] == 1], [4.0, 2.0], atol=1e-4)  # 2 of 5 steps
+
+
+def affine_residual(flow, fit_on):
+    """|flow - the affine field fitted (least squares) to ``flow`` on the pixels ``fit_on``| everywhere."""
+    h, w = flow.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    design = np.stack([xs, ys, np.ones_like(xs)], -1)
+    coef, *_ = np.linalg.lstsq(design[fit_on], flow[fit_on].astype(np.float64), rcond=None)
+    return np.linalg.norm(design @ coef - flow, axis=-1)
+
+
+def test_stored_moving_masks_split_the_flow_into_the_camera_motion_and_the_rest(tmp_path):
+    """The background is one affine layer: its flow is an exact affine field off the mask, and the
+    patches' flow on the mask departs from it."""
+    samples = read_all(make_synthetic(tmp_path / "s", SyntheticOptions(count=12, seed=4, size=(48, 64))).out)
+    with_patches = 0
+    for s in samples:
+        moving = s["moving"]
+        assert moving.dtype == np.uint8 and set(np.unique(moving)) <= {0, 1}
+        if s["meta"]["layers"] == 1:
+            assert not moving.any()
+            continue
+        if not moving.any() or moving.all():  # patches off the frame, or covering it
+            continue
+        with_patches += 1
+        residual = affine_residual(s["flow_fwd"], moving == 0)
+        assert residual[moving == 0].max() < 1e-3
+        assert np.mean(residual[moving == 1] > 0.01) > 0.9
+    assert with_patches >= 5
+    camera_only = read_all(
+        make_synthetic(tmp_path / "c", SyntheticOptions(count=4, seed=4, size=(48, 64), objects=0)).out
+    )
+    assert all(not s["moving"].any() for s in camera_only)

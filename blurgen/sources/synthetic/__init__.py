@@ -1,0 +1,56 @@
+"""The built-in source: layered scenes rendered in sub-frames, with exact, occlusion-correct flow.
+
+:mod:`.scene` is the scene model (layers, motion, rendering, exact flow), :mod:`.scenes` draws random
+scenes, :mod:`.make` turns tasks into samples and shards, :mod:`.trees` lays frame trees out as the
+real data sets do.
+"""
+
+from .make import (
+    EXTRA_FIELDS,
+    SyntheticOptions,
+    SyntheticTask,
+    make_synthetic,
+    render_sequence,
+    render_task,
+    synthetic_splits,
+)
+from .scene import (
+    Layer,
+    Motion,
+    Scene,
+    exposure_flows,
+    largest_displacement,
+    moving_mask,
+    render_exposure,
+    render_frame,
+    scene_flow,
+    visibility,
+)
+from .scenes import cached_textures, load_textures, random_scene, scene_for, stored_displacement
+from .trees import FRAME_LAYOUTS
+
+__all__ = [
+    "EXTRA_FIELDS",
+    "FRAME_LAYOUTS",
+    "Layer",
+    "Motion",
+    "Scene",
+    "SyntheticOptions",
+    "SyntheticTask",
+    "cached_textures",
+    "exposure_flows",
+    "largest_displacement",
+    "load_textures",
+    "make_synthetic",
+    "moving_mask",
+    "random_scene",
+    "render_exposure",
+    "render_frame",
+    "render_sequence",
+    "render_task",
+    "scene_flow",
+    "scene_for",
+    "stored_displacement",
+    "synthetic_splits",
+    "visibility",
+]

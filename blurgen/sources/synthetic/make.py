@@ -1,0 +1,184 @@
+"""Tasks and the make-shards function of `blurgen synthetic`: one sample per scene, or (with
+``frames_out``) a frame tree per scene and one sample per window of it."""
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ...blur import average_frames
+from ...core.errors import BlurgenError
+from ...core.flow import inside, max_flow
+from ...core.images import write_image
+from ...generate import Made, generate
+from .scene import (
+    Scene,
+    exposure_flows,
+    largest_displacement,
+    moving_mask,
+    render_exposure,
+    render_frame,
+    scene_flow,
+    to_uint8,
+    visibility,
+)
+from .scenes import cached_textures, scene_for
+from .trees import FRAME_LAYOUTS, frame_number, frame_path, sequence_name, write_pair_flows
+
+EXTRA_FIELDS = ("moving",)  # format v3's optional fields every synthetic sample holds
+
+
+@dataclass
+class SyntheticTask:
+    """Everything a worker needs to render one sample (or, with frames_out, one sequence)."""
+
+    split: str
+    index: int
+    seed: int
+    size: tuple
+    max_disp: float
+    gamma: float = None
+    textures: str = None
+    frames_out: str = None
+    frames_layout: str = "gopro"
+    window: int = 7
+    windows: int = 4
+    min_disp: float = None
+    objects: int = 4  # most moving patches in front of the background (0: camera motion only)
+
+
+@dataclass(frozen=True)
+class SyntheticOptions:
+    """What `blurgen synthetic` renders; the manifest stores exactly these fields as its config."""
+
+    count: int = 200  # training samples (sequences with frames_out)
+    test_count: int = 0  # held-out samples, other scenes
+    seed: int = 0
+    size: tuple = (256, 256)  # H, W
+    max_disp: float = 100.0
+    min_disp: float | None = None  # default: 0.05 x max_disp
+    gamma: float | None = None
+    objects: int = 4
+    textures: str | None = None
+    frames_out: str | None = None
+    frames_layout: str = "gopro"  # of the frame tree: gopro, nfs or sceneflow (see .trees)
+    window: int = 7
+    windows: int = 4
+
+
+def make_synthetic(
+    out: str | Path, options: SyntheticOptions, *, workers: int = 1, shard_size: int = 256, keep_frames: bool = False
+) -> Made:
+    """Render ``options`` into shards in ``out`` (a rerun resumes); bad options fail before anything is written."""
+    if options.min_disp is not None and options.min_disp > options.max_disp:
+        raise BlurgenError(f"--min-disp {options.min_disp} exceeds --max-disp {options.max_disp}; lower it")
+    if options.frames_layout not in FRAME_LAYOUTS:
+        raise BlurgenError(f"unknown --frames-layout '{options.frames_layout}'; use one of {', '.join(FRAME_LAYOUTS)}")
+    if options.frames_layout != "gopro" and not options.frames_out:
+        raise BlurgenError(f"--frames-layout {options.frames_layout} needs --frames-out DIR for the frame tree")
+    cached_textures(options.textures)  # a bad --textures folder fails here
+    config = asdict(options)
+    task_options = {k: v for k, v in config.items() if k not in ("count", "test_count")}
+    splits = synthetic_splits(options.count, options.test_count, **task_options)
+    manifest = generate(
+        out,
+        "synthetic",
+        config,
+        splits,
+        render_task,
+        shard_size=shard_size,
+        workers=workers,
+        keep_frames=keep_frames,
+        extra_fields=EXTRA_FIELDS,
+    )
+    return Made(Path(out), manifest, splits)
+
+
+def synthetic_splits(count: int, test_count: int = 0, **options) -> dict[str, list[SyntheticTask]]:
+    """{"train": tasks 0..count-1, "test": the next test_count}: test scenes are never training scenes.
+    ``options``: the other :class:`SyntheticTask` fields, shared by all tasks."""
+    splits = {"train": [SyntheticTask("train", i, **options) for i in range(count)]}
+    if test_count:
+        splits["test"] = [SyntheticTask("test", count + i, **options) for i in range(test_count)]
+    return splits
+
+
+def _windows(task):
+    """The sequence's frame times and each window's (first, last) frame index."""
+    times = np.linspace(0.0, 1.0, task.windows * task.window)
+    return times, [(w * task.window, (w + 1) * task.window - 1) for w in range(task.windows)]
+
+
+def render_task(task: SyntheticTask) -> dict | list[dict]:
+    """The sample of ``task``, or with ``frames_out`` the samples of its sequence's windows.
+
+    ``meta["s"]``: the largest |flow| over the stored flow_fwd and flow_bwd (all pixels); it lies in
+    [min_disp, max_disp] and sets n = max(ceil(s), 5) sub-frames per exposure.
+    """
+    textures = cached_textures(task.textures)
+    if task.frames_out:
+        times, windows = _windows(task)
+        spans = tuple((times[a], times[b]) for a, b in windows)
+        scene = scene_for(task.seed, task.index, task.size, textures, task.max_disp, task.min_disp, task.objects, spans)
+        return render_sequence(task, scene)
+    scene = scene_for(task.seed, task.index, task.size, textures, task.max_disp, task.min_disp, task.objects)
+    sample, s, n = render_exposure(scene, task.gamma)
+    sample["meta"] = {
+        "sequence": f"synthetic_{task.index:06d}",
+        "frames": [0, n + 1],
+        "n_interp": n,
+        "s": round(s, 3),
+        "max_flow": round(max_flow(sample["flow_fwd"]), 3),
+        "layers": len(scene.layers),
+        "labeller": "exact",
+    }
+    return sample
+
+
+def render_sequence(task: SyntheticTask, scene: Scene) -> list[dict]:
+    """Write ``windows × window`` sharp frames as one sequence of a frame tree in ``task.frames_layout``
+    (see :mod:`.trees`; the sceneflow layout also gets the exact flow of every consecutive pair) and
+    return one exact sample per window.
+
+    The scene's motion spans the whole sequence, so each window sees 1/windows of it; a window's
+    blurred image is the plain mean of its frames, as `blurgen highspeed` computes it. ``meta["s"]``
+    is the window's largest stored |flow|; --min-disp/--max-disp bound the largest over the windows.
+    ``moving`` is the mask of each window's first frame; ``meta["frames"]`` the numbers in the frame
+    files' names and ``meta["sequence"]`` the loader's name for the sequence, as `blurgen audit` matches them.
+    """
+    name, layout = f"synthetic_{task.index:06d}", task.frames_layout
+    times, windows = _windows(task)
+    frames = []
+    for j, t in enumerate(times):
+        frames.append(to_uint8(render_frame(scene, t)))
+        write_image(frame_path(task.frames_out, layout, task.split, name, j), frames[-1])
+    if layout == "sceneflow":
+        visible = [visibility(scene, t) for t in times]
+        for j in range(len(times) - 1):
+            into_future = scene_flow(scene, visible[j], times[j], times[j + 1])
+            into_past = scene_flow(scene, visible[j + 1], times[j + 1], times[j])
+            write_pair_flows(task.frames_out, name, j, into_future, into_past)
+    samples = []
+    for a, b in windows:
+        window = np.stack(frames[a : b + 1])
+        flow_fwd, flow_bwd, visible = exposure_flows(scene, times[a], times[b])
+        samples.append(
+            {
+                "blurred": average_frames(window, task.gamma),
+                "flow_fwd": flow_fwd,
+                "flow_bwd": flow_bwd,
+                "valid": inside(flow_fwd).astype(np.uint8),
+                "first": window[0],
+                "last": window[-1],
+                "moving": moving_mask(visible),
+                "meta": {
+                    "sequence": sequence_name(layout, name),
+                    "frames": [frame_number(layout, j) for j in range(a, b + 1)],
+                    "n_interp": task.window - 2,
+                    "s": round(largest_displacement(flow_fwd, flow_bwd), 3),
+                    "max_flow": round(max_flow(flow_fwd), 3),
+                    "labeller": "exact",
+                },
+            }
+        )
+    return samples
