@@ -8,7 +8,7 @@ horizontal flow of odd integer length L is exactly a 1×L box. Each tap reads th
 Lengths below 1 px are the identity.
 
 The operator is a sparse matrix with one row per pixel; it is built once per flow as torch CSR
-matrices (it and its transpose) on the flow's device, so A and Aᵀ are each one sparse product for all
+matrices (it, and its transpose when first needed) on the flow's device, so A and Aᵀ are each one sparse product for all
 channels at once. A hand-built kernel table is needed because no library offers spatially varying
 line kernels; the products are torch's.
 """
@@ -77,7 +77,7 @@ class LineBlur:
             crow = torch.zeros(n + 1, dtype=torch.int64, device=flow.device)
             crow[1:] = torch.bincount(rows, minlength=n).cumsum(0)
             self.matrix = torch.sparse_csr_tensor(crow, cols, weights, (n, n))
-            self.matrix_t = self.matrix.t().to_sparse_csr()
+        self._matrix_t = None  # built on the first adjoint: blurring alone never needs it
 
     def _product(self, matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2:] != (self.height, self.width):
@@ -91,7 +91,11 @@ class LineBlur:
 
     def T(self, y: torch.Tensor) -> torch.Tensor:  # noqa: N802 - the adjoint's usual name
         """Aᵀ y: the adjoint (each blurred pixel spread back along its line)."""
-        return self._product(self.matrix_t, y)
+        if self._matrix_t is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                self._matrix_t = self.matrix.t().to_sparse_csr()
+        return self._product(self._matrix_t, y)
 
 
 def line_blur(image: np.ndarray, flow: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:
