@@ -41,23 +41,19 @@ def line_entries(flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.
     half = span[:, None] / 2
     weight = (torch.minimum(ks + 0.5, half) - torch.maximum(ks - 0.5, -half)).clamp(0, 1) / span[:, None]  # N×T
 
-    ys, xs = torch.meshgrid(
-        torch.arange(h, device=dev, dtype=torch.float32),
-        torch.arange(w, device=dev, dtype=torch.float32),
-        indexing="ij",
-    )
-    px = (xs.reshape(-1, 1) + ks * direction[0][:, None]).clamp(0, w - 1)
-    py = (ys.reshape(-1, 1) + ks * direction[1][:, None]).clamp(0, h - 1)
+    pixel, tap = torch.nonzero(weight > 0, as_tuple=True)  # taps the segment covers, row-major: rows sorted
+    step = ks[0, tap]
+    px = ((pixel % w).to(torch.float32) + step * direction[0, pixel]).clamp(0, w - 1)
+    py = (torch.div(pixel, w, rounding_mode="floor").to(torch.float32) + step * direction[1, pixel]).clamp(0, h - 1)
     x0 = px.floor().clamp(max=w - 2)
     y0 = py.floor().clamp(max=h - 2)
     fx, fy = px - x0, py - y0
     base = y0.long() * w + x0.long()
-    cols = torch.stack([base, base + 1, base + w, base + w + 1], dim=-1)  # N×T×4
+    cols = torch.stack([base, base + 1, base + w, base + w + 1], dim=-1)  # M×4 bilinear corners
     bilinear = torch.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], dim=-1)
-    weights = weight[..., None] * bilinear
-    rows = torch.arange(h * w, device=dev)[:, None, None].expand_as(cols)
+    weights = weight[pixel, tap][:, None] * bilinear
     keep = weights > 0
-    return rows[keep], cols[keep], weights[keep]
+    return pixel[:, None].expand_as(cols)[keep], cols[keep], weights[keep]
 
 
 class LineBlur:
