@@ -1,6 +1,7 @@
 """b2f-reproduce: the paper's tables as resumable stage pipelines under one run folder.
 
-    b2f-reproduce table1|table2|table3|all --out RUN [--scale smoke|full] [--monkaa ROOT --gopro ROOT --nfs ROOT]
+    b2f-reproduce table1|table2|table3|all --out RUN [--scale smoke|full] [--monkaa ROOT --gopro ROOT --nfs ROOT
+                                                    --bsds ROOT]
 
 A rerun skips the stages that finished and resumes the one that was interrupted; RUN/tables.md holds
 the tables, RUN/progress.json each stage's state.
@@ -23,8 +24,9 @@ from .report import Table, write_tables
 from .scale import SCALES, Scale
 from .stage import run_stages
 from .steps import Hardware
+from .table2 import table2
 
-TABLES = {"table1": table1, "table3": table3}
+TABLES = {"table1": table1, "table2": table2, "table3": table3}
 
 
 def build(tables: Sequence[str], scale: Scale, roots: dict, hw: Hardware) -> list[Table]:
@@ -52,6 +54,7 @@ def reproduce(tables: Sequence[str], out: str | Path, scale: Scale, roots: dict,
 @click.option("--monkaa", type=click.Path(), help="SceneFlow Monkaa root (full scale).")
 @click.option("--gopro", type=click.Path(), help="GoPro 240 fps root, train/ and test/ (full scale).")
 @click.option("--nfs", type=click.Path(), help="Need for Speed root, <seq>/240/<seq>/ (full scale).")
+@click.option("--bsds", type=click.Path(), help="BSDS500 root, BSR/BSDS500/data/images/ (full scale, Table 2).")
 @device_option
 @click.option("--devices", default="auto", show_default=True, help="Training devices (Lightning's; e.g. 2).")
 @click.option("--workers", default=1, show_default=True, help="Processes for rendering and loading (1: in this one).")
@@ -66,12 +69,12 @@ def reproduce(tables: Sequence[str], out: str | Path, scale: Scale, roots: dict,
     is_flag=True,
     help="Run nothing: print each training stage's steps and its time on --device from measured s/step.",
 )
-def main_command(table, out, scale, monkaa, gopro, nfs, device, devices, workers, threads, estimate):
+def main_command(table, out, scale, monkaa, gopro, nfs, bsds, device, devices, workers, threads, estimate):
     if threads or scale == "smoke":
         torch.set_num_threads(threads or 1)
     tables = tuple(TABLES) if table == "all" else (table,)
     hw = Hardware(device, int(devices) if str(devices).isdigit() else devices, workers)
-    roots = {"monkaa": monkaa, "gopro": gopro, "nfs": nfs}
+    roots = {"monkaa": monkaa, "gopro": gopro, "nfs": nfs, "bsds": bsds}
     if estimate:
         stages = [s for table in build(tables, SCALES[scale], roots, hw) for s in table.stages]
         dev = resolve_device(device)

@@ -25,9 +25,14 @@ class Data:
     floor: Stage | None = None
 
 
+# each smoke data set its own scenes (the same seed would give GoPro and NfS the same ones)
+SEEDS = {"gopro": 0, "nfs": 1, "sceneflow": 2}
+
+
 def _tree(scale: Scale, layout: str, hw: Hardware) -> Stage:
-    layout_option = {} if layout == "gopro" else {"frames_layout": layout}
-    return synthetic_tree(f"tree-{layout}", SyntheticOptions(seed=scale.seed, **scale.tree, **layout_option), hw)
+    options = scale.sceneflow_tree if layout == "sceneflow" else scale.tree
+    seed = scale.seed + SEEDS[layout]
+    return synthetic_tree(f"tree-{layout}", SyntheticOptions(seed=seed, frames_layout=layout, **options), hw)
 
 
 def _root(roots: dict, key: str) -> str:

@@ -13,8 +13,12 @@ from b2f.run_config import SCHEDULES
 @dataclass(frozen=True)
 class Scale:
     """``epochs`` per schedule of b2f-train (milestones scaled with them); ``tree``: SyntheticOptions
-    fields of the smoke frame trees (None: real data roots); ``floor_tree``: those of the synthetic
-    frame tree the label noise floor is measured on; ``labeller``: HighspeedOptions' flow and ckpt."""
+    fields of the smoke frame trees (None: real data roots), ``sceneflow_tree`` those of the
+    Monkaa-layout one (Monkaa blurs each consecutive pair, so each pair spans a whole exposure);
+    ``floor_tree``: those of the synthetic frame tree the label noise floor is measured on at full
+    scale; ``labeller``: HighspeedOptions' flow and ckpt; ``bsds``: the smoke photos in BSDS500's
+    layout (None: --bsds); ``gong``: GongOptions fields of the training shards (the test shards take
+    one draw per image); ``deblur_prior``: (name, fit_prior options)."""
 
     name: str
     model: dict = field(default_factory=lambda: dataclasses.asdict(ModelConfig()))
@@ -22,9 +26,13 @@ class Scale:
     batch_size: int = 4
     crop: tuple = (256, 256)
     tree: dict | None = None
+    sceneflow_tree: dict | None = None
     floor_tree: dict = field(default_factory=dict)
     labeller: dict = field(default_factory=lambda: {"flow": "pwcnet", "ckpt": "things"})
     monkaa: dict = field(default_factory=dict)
+    bsds: dict | None = None
+    gong: dict = field(default_factory=lambda: {"per_image": 8})
+    deblur_prior: tuple = ("epll", {})
     seed: int = 0
 
     def train_options(self, schedule: str) -> dict:
@@ -41,10 +49,12 @@ class Scale:
         }
 
 
-# The paper's: its schedules, 256×256 central crops, PWC-Net (FlowThings weights) pseudo-ground truth;
-# the noise floor on 16 synthetic 720p sequences (64 windows) with GoPro-like displacements.
+# The paper's: its schedules, 256×256 central crops, PWC-Net (FlowThings weights) pseudo-ground truth,
+# Monkaa's 10,000/1,200 pairs; the noise floor on 16 synthetic 720p sequences (64 windows) with
+# GoPro-like displacements; EPLL deconvolution (b2f.deblur's default mixture fit).
 FULL = Scale(
     "full",
+    monkaa={"split": {"train": 10000, "test": 1200}},
     floor_tree={"count": 16, "size": (720, 1280), "max_disp": 40.0, "objects": 4, "window": 7, "windows": 4},
 )
 
@@ -54,8 +64,12 @@ SMOKE = Scale(
     epochs={"scratch": 3, "finetune": 2},
     crop=(64, 64),
     tree={"count": 8, "size": (64, 64), "max_disp": 8.0, "objects": 1, "window": 7, "windows": 4},
+    sceneflow_tree={"count": 8, "size": (64, 64), "max_disp": 8.0, "objects": 1, "window": 2, "windows": 8},
     labeller={"flow": "opencv-dis"},
-    monkaa={"split": {"train": 24, "test": 8}},
+    monkaa={"camera": "left", "split": {"train": 24, "test": 8}},
+    bsds={"count": 3, "size": (96, 128)},
+    gong={"per_image": 4},
+    deblur_prior=("hyper-laplacian", {}),
 )
 
 SCALES = {"full": FULL, "smoke": SMOKE}

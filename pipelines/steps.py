@@ -16,6 +16,7 @@ from b2f.checkpoint import load_model
 from b2f.evaluate import evaluate, write_report
 from b2f.train import train
 from blurgen.audit import audit
+from blurgen.core.device import resolve_device
 from blurgen.core.images import write_image
 from blurgen.core.viz import flow_to_color
 from blurgen.shards import ShardReader
@@ -163,10 +164,11 @@ def figure_stage(label: str, trained: Stage, shards: Stage, hw: Hardware, index:
     def action(out: Path, inputs: dict[str, Path]) -> dict:
         reader = ShardReader(inputs["shards"], "test")
         s = reader.read(index, fields=("blurred", "flow_fwd", "flow_bwd", "valid"))
-        model, _ = load_model(inputs["model"] / "model.pt", hw.device)
+        dev = resolve_device(hw.device)
+        model, _ = load_model(inputs["model"] / "model.pt", dev)
         image = torch.from_numpy(s["blurred"]).permute(2, 0, 1)[None].float().div(255)
         with torch.no_grad():
-            pred = model.predict(image.to(next(model.parameters()).device))[0].permute(1, 2, 0).cpu().numpy()
+            pred = model.predict(image.to(dev))[0].permute(1, 2, 0).cpu().numpy()
         errors = {k: np.linalg.norm(pred - s[k], axis=2) for k in ("flow_fwd", "flow_bwd")}
         valid = s["valid"] > 0
         nearer = min(errors, key=lambda k: errors[k][valid].mean() if valid.any() else errors[k].mean())

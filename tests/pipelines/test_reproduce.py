@@ -19,8 +19,12 @@ TINY = Scale(
     epochs={"scratch": 2, "finetune": 2},
     crop=(64, 64),
     tree={"count": 3, "size": (64, 64), "max_disp": 6.0, "objects": 1, "window": 5, "windows": 2},
+    sceneflow_tree={"count": 2, "size": (64, 64), "max_disp": 6.0, "objects": 1, "window": 2, "windows": 3},
     labeller={"flow": "opencv-dis"},
-    monkaa={"split": {"train": 4, "test": 2}},
+    monkaa={"camera": "left", "split": {"train": 4, "test": 2}},
+    bsds={"count": 2, "size": (64, 64)},
+    gong={"per_image": 2},
+    deblur_prior=("hyper-laplacian", {}),
 )
 HW = Hardware("cpu", 1, 1, progress=False)
 KILLED = "train-gopro-norb"
@@ -46,11 +50,11 @@ def interrupted(tmp_path_factory):
     pipelines.steps.train = dies_after_an_epoch
     try:
         with pytest.raises(KeyboardInterrupt):
-            reproduce(["table3"], run, TINY, {}, HW, "b2f-reproduce table3")
+            reproduce(["table1", "table2", "table3"], run, TINY, {}, HW, "b2f-reproduce all")
     finally:
         pipelines.steps.train = real_train
     before = _records(run)
-    path = reproduce(["table3"], run, TINY, {}, HW, "b2f-reproduce table3")
+    path = reproduce(["table1", "table2", "table3"], run, TINY, {}, HW, "b2f-reproduce all")
     return run, before, _records(run), path.read_text()
 
 
@@ -66,29 +70,59 @@ def test_a_rerun_finishes_without_redoing_finished_stages(interrupted):
     assert sorted(p.name for p in (run / "stages" / killed[0] / "out" / "csv").iterdir()) == ["version_0", "version_1"]
 
 
+def _section(text, title):
+    """The table rows (cells stripped) of the section whose heading starts with ``title``."""
+    body = text.split(f"## {title}")[1].split("\n## ")[0]
+    rows = [line.split("|")[1:-1] for line in body.splitlines() if line.startswith("| ")]
+    return [[c.strip() for c in r] for r in rows[1:]]  # without the header
+
+
+def _stage_out(run, prefix):
+    return next(p for p in (run / "stages").iterdir() if p.name.startswith(prefix)) / "out"
+
+
 def test_tables_md_has_the_paper_beside_ours_and_the_zero_flow_baseline(interrupted):
     run, _, after, text = interrupted
-    assert "## Table 3" in text and "b2f-reproduce table3" in text
-    rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| ") and "Paper" not in line]
-    assert [r[0].strip() for r in rows] == ["STN + RB", "no STN", "no RB", "neither (U-net)"]
-    assert [r[1].strip() for r in rows] == ["2.077", "2.263", "2.383", "2.748"]
+    assert "b2f-reproduce all" in text
+    rows = _section(text, "Table 3")
+    assert [r[0] for r in rows] == ["STN + RB", "no STN", "no RB", "neither (U-net)"]
+    assert [r[1] for r in rows] == ["2.077", "2.263", "2.383", "2.748"]
     # zero flow from the shards themselves: per image min(mean |fwd|, mean |bwd|) over valid pixels
-    shards = next(p for p in (run / "stages").iterdir() if p.name.startswith("gopro-")) / "out"
-    reader = ShardReader(shards, "test")
+    reader = ShardReader(_stage_out(run, "gopro-"), "test")
     zero = []
     for i in range(len(reader)):
         s = reader.read(i, fields=("flow_fwd", "flow_bwd", "valid"))
         v = s["valid"] > 0
         zero.append(min(np.linalg.norm(s[k], axis=2)[v].mean() for k in ("flow_fwd", "flow_bwd")))
-    assert {r[3].strip() for r in rows} == {f"{np.mean(zero):.3f}"}
+    assert {r[3] for r in rows} == {f"{np.mean(zero):.3f}"}
     assert all(float(r[2]) > 0 for r in rows)
-    assert f"{len(reader)} test images" in rows[0][5]
+    assert rows[0][5].startswith(f"{len(reader)} test images")
+
+    rows = _section(text, "Table 1")
+    assert [r[1] for r in rows] == ["1.158", "2.077", "2.038", "1.958", "5.875"]
+    assert rows[0][4] == "exact" and all("% px valid" in r[4] for r in rows[1:4])
+    assert rows[4][2] == "not run" and "Jin et al.'s row (5.875)" in text
+    assert rows[1][1:] == _section(text, "Table 3")[0][1:]  # one GoPro-from-scratch stage serves both tables
+    assert len(list((run / "stages").glob("figure-*/out/figure.png"))) == 3
+
+    rows = {r[0]: r[1:] for r in _section(text, "Table 2")}
+    assert rows["B2F (paper)"] == ["25.23", "0.786", "23.41", "0.714"]
+    # the blurred input's PSNR from the test shards by its definition, 10 log10(255² / MSE), mean over images
+    for column, preset in ((0, "bsd-m"), (2, "bsd-s")):
+        reader = ShardReader(_stage_out(run, f"gong-{preset}-test"), "test")
+        psnr = []
+        for i in range(len(reader)):
+            s = reader.read(i, fields=("blurred", "sharp"))
+            mse = np.mean((s["blurred"].astype(np.float64) - s["sharp"]) ** 2)
+            psnr.append(10 * np.log10(255**2 / mse))
+        assert rows["blurred input"][column] == f"{np.mean(psnr):.2f}"
+    assert len(list((run / "stages").glob("deblur-*/out/figure.png"))) == 2
 
 
 def test_a_changed_option_makes_new_stages_beside_the_old(interrupted):
     run, _, after, _ = interrupted
     changed = Scale(**{**TINY.__dict__, "epochs": {"scratch": 2, "finetune": 1}})
-    reproduce(["table3"], run, changed, {}, HW, "b2f-reproduce table3")
+    reproduce(["table3"], run, changed, {}, HW, "b2f-reproduce table3")  # Table 3 alone: its stages only
     now = _records(run)
     assert {k: now[k] for k in after} == after  # nothing old touched
     new = set(now) - set(after)
