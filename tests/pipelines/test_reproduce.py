@@ -9,7 +9,8 @@ from helpers import tiny_model_config
 import pipelines.steps
 from blurgen.core.errors import BlurgenError
 from blurgen.shards import ShardReader
-from pipelines.cli import main, reproduce
+from pipelines.cli import build, main, reproduce
+from pipelines.estimate import estimate
 from pipelines.scale import FULL, Scale
 from pipelines.steps import Hardware
 
@@ -140,3 +141,14 @@ def test_full_scale_without_the_data_is_one_line(tmp_path, capsys):
     assert err == "error: --scale full needs --gopro ROOT (the GoPro data set); or run --scale smoke"
     with pytest.raises(BlurgenError, match="no such folder"):
         reproduce(["table3"], tmp_path / "run", FULL, {"gopro": str(tmp_path / "nope")}, HW, "")
+
+
+def test_estimate_counts_each_training_stages_steps_from_its_shards(interrupted):
+    run, *_ = interrupted
+    stages = [s for table in build(["table3"], TINY, {}, HW) for s in table.stages]
+    rows = estimate(run, stages, "cpu")
+    samples = len(ShardReader(_stage_out(run, "gopro-"), "train"))
+    assert [r["stage"].rsplit("-", 1)[0] for r in rows] == [f"train-gopro{s}" for s in ("", "-nostn", "-norb", "-unet")]
+    for r in rows:
+        assert r["samples"] == samples and r["steps"] == -(-samples // TINY.batch_size) * TINY.epochs["finetune"]
+        assert r["s_per_step"] > 0 and r["hours"] == pytest.approx(r["steps"] * r["s_per_step"] / 3600)
