@@ -2,25 +2,27 @@
 
     python -m pipelines.learning_check --out runs/learning_check
 
-Renders synthetic shards (train and unseen test scenes; camera motion only by default, see --objects),
-trains the full-size model on random crops of the 128×128 images for a fixed number of epochs (~12
-minutes on 2 CPU cores; a step budget, not a time budget, so a busy machine is slower but gets the same
-numbers), and evaluates the final model on the test split with the paper's min(fwd, bwd) EPE beside the
-zero-flow baseline. Exit code 1 when the model is not clearly better.
+A pipeline of three stages (see pipelines.stage): a rerun skips what finished and resumes an
+interrupted training. Renders synthetic shards (train and unseen test scenes; camera motion only by
+default, see --objects), trains the full-size model on random crops of the 128×128 images for a fixed
+number of epochs (~12 minutes on 2 CPU cores; a step budget, not a time budget, so a busy machine is
+slower but gets the same numbers), and evaluates the final model on the test split with the paper's
+min(fwd, bwd) EPE beside the zero-flow baseline. Exit code 1 when the model is not clearly better.
 """
 
 import dataclasses
-import time
-from pathlib import Path
+import json
 
 import click
 import torch
 
-from b2f.evaluate import evaluate, format_table, write_report
+from b2f.evaluate import format_table
 from b2f.model import ModelConfig
-from b2f.train import train
 from blurgen.core.cli import parse_milestones
-from blurgen.sources.synthetic import SyntheticOptions, make_synthetic
+from blurgen.sources.synthetic import SyntheticOptions
+
+from .stage import folder, result, run_stages
+from .steps import Hardware, eval_stage, synthetic_shards, train_stage
 
 # Blur long enough to see at 128×128 (a scene's largest displacement in [8, 32] px), and 64×64 crops: ~2× the steps.
 MAX_DISP, MIN_DISP, CROP = 32.0, 8.0, 64
@@ -81,12 +83,11 @@ def main(
     margin,
     threads,
 ):
-    out = Path(out)
     torch.set_num_threads(threads)
-    t_data = time.time()
-    shards = out / "shards"  # a rerun reuses them; test scenes are other scenes than the training ones
-    make_synthetic(
-        shards,
+    hw = Hardware("auto", "auto", workers)
+    # test scenes are other scenes than the training ones; a rerun skips what finished and resumes the rest
+    shards = synthetic_shards(
+        "synthetic",
         SyntheticOptions(
             count=count,
             test_count=test_count,
@@ -96,33 +97,29 @@ def main(
             min_disp=min_disp,
             objects=objects,
         ),
-        workers=workers,
+        hw,
     )
-    t_train = time.time()
-    module = train(
-        shards,
-        out / "run",
-        dataclasses.asdict(ModelConfig()),
-        crop=(crop, crop),
-        random_crop=crop < size,
-        batch_size=batch_size,
-        epochs=epochs,
-        lr=lr,
-        milestones=milestones,
-        direction=direction,
-        seed=seed,
-        workers=workers,
-    )
-    t_eval = time.time()
-    report = evaluate(out / "run" / "model.pt", shards, "test", workers=workers)
-    write_report(report, out / "eval_test.json")
-    t_end = time.time()
+    options = {
+        "crop": [crop, crop],
+        "random_crop": crop < size,
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "lr": lr,
+        "milestones": milestones,
+        "direction": direction,
+        "seed": seed,
+    }
+    trained = train_stage("train", shards, dataclasses.asdict(ModelConfig()), options, hw)
+    evaluated = eval_stage("eval", trained, shards, hw)
+    stages = run_stages(out, [evaluated])
+    report = json.loads((folder(out, evaluated) / "out" / "eval.json").read_text())
+    steps = result(out, trained)["summary"]["steps"]
+    minutes = {s.kind: result(out, s)["seconds"] / 60 for s in stages}
     model, zero = report["model"]["epe_min"], report["zero_flow"]["epe_min"]
     click.echo(format_table(report))
     click.echo(
-        f"steps {module.trainer.global_step} in {module.trainer.current_epoch} epochs; minutes: "
-        f"data {(t_train - t_data) / 60:.1f}, training {(t_eval - t_train) / 60:.1f}, "
-        f"eval {(t_end - t_eval) / 60:.1f}, total {(t_end - t_data) / 60:.1f}"
+        f"steps {steps} in {epochs} epochs; minutes (as each stage last ran): "
+        + ", ".join(f"{kind} {m:.1f}" for kind, m in minutes.items())
     )
     wins = sum(r["model"]["epe_min"] < r["zero_flow"]["epe_min"] for r in report["per_image"])
     passed = model < margin * zero

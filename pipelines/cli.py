@@ -1,0 +1,92 @@
+"""b2f-reproduce: the paper's tables as resumable stage pipelines under one run folder.
+
+    b2f-reproduce table1|table2|table3|all --out RUN [--scale smoke|full] [--monkaa ROOT --gopro ROOT --nfs ROOT
+                                                    --bsds ROOT]
+
+A rerun skips the stages that finished and resumes the one that was interrupted; RUN/tables.md holds
+the tables, RUN/progress.json each stage's state.
+"""
+
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+import torch
+
+from blurgen.core.cli import device_option, run
+from blurgen.core.device import resolve_device
+
+from .estimate import estimate as estimate_cost
+from .estimate import format_estimate
+from .flow_tables import table1, table3
+from .report import Table, write_tables
+from .scale import SCALES, Scale
+from .stage import run_stages
+from .steps import Hardware
+from .table2 import table2
+
+TABLES = {"table1": table1, "table2": table2, "table3": table3}
+
+
+def build(tables: Sequence[str], scale: Scale, roots: dict, hw: Hardware) -> list[Table]:
+    """The named tables with their stages (nothing runs)."""
+    return [TABLES[name](scale, roots, hw) for name in tables]
+
+
+def reproduce(tables: Sequence[str], out: str | Path, scale: Scale, roots: dict, hw: Hardware, command: str) -> Path:
+    """Build the named tables' stages, run those not done, write RUN/tables.md; returns its path."""
+    built = build(tables, scale, roots, hw)
+    run_stages(out, [s for table in built for s in table.stages])
+    return write_tables(out, built, command, scale.name)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("table", type=click.Choice((*TABLES, "all")))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Run folder (stages, tables.md).")
+@click.option(
+    "--scale",
+    type=click.Choice(tuple(SCALES)),
+    default="full",
+    show_default=True,
+    help="full: the paper's data and schedules; smoke: small, on data the project makes.",
+)
+@click.option("--monkaa", type=click.Path(), help="SceneFlow Monkaa root (full scale).")
+@click.option("--gopro", type=click.Path(), help="GoPro 240 fps root, train/ and test/ (full scale).")
+@click.option("--nfs", type=click.Path(), help="Need for Speed root, <seq>/240/<seq>/ (full scale).")
+@click.option("--bsds", type=click.Path(), help="BSDS500 root, BSR/BSDS500/data/images/ (full scale, Table 2).")
+@device_option
+@click.option("--devices", default="auto", show_default=True, help="Training devices (Lightning's; e.g. 2).")
+@click.option("--workers", default=1, show_default=True, help="Processes for rendering and loading (1: in this one).")
+@click.option(
+    "--threads",
+    type=int,
+    help="Torch CPU threads [default: 1 at smoke scale (small tensors: more threads mostly wait on each other on a "
+    "busy machine), torch's own at full scale].",
+)
+@click.option(
+    "--estimate",
+    is_flag=True,
+    help="Run nothing: print each training stage's steps and its time on --device from measured s/step.",
+)
+def main_command(table, out, scale, monkaa, gopro, nfs, bsds, device, devices, workers, threads, estimate):
+    if threads or scale == "smoke":
+        torch.set_num_threads(threads or 1)
+    tables = tuple(TABLES) if table == "all" else (table,)
+    hw = Hardware(device, int(devices) if str(devices).isdigit() else devices, workers)
+    roots = {"monkaa": monkaa, "gopro": gopro, "nfs": nfs, "bsds": bsds}
+    if estimate:
+        stages = [s for table in build(tables, SCALES[scale], roots, hw) for s in table.stages]
+        dev = resolve_device(device)
+        name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+        click.echo(format_estimate(estimate_cost(out, stages, device), name))
+        return
+    words = ["b2f-reproduce", table, "--out", out, "--scale", scale]
+    words += [w for key, root in roots.items() if root for w in (f"--{key}", root)]
+    path = reproduce(tables, out, SCALES[scale], roots, hw, shlex.join(words))
+    click.echo(path.read_text())
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point (b2f-reproduce)."""
+    run(main_command, argv)
