@@ -7,9 +7,9 @@ horizontal flow of odd integer length L is exactly a 1×L box. Each tap reads th
 (a line of width 1) at a position clamped into the frame (replicated borders); weights sum to 1.
 Lengths below 1 px are the identity.
 
-The operator is a sparse matrix with one row per pixel; it is built once per flow as torch CSR
-matrices (it, and its transpose when first needed) on the flow's device, so A and Aᵀ are each one sparse product for all
-channels at once. A hand-built kernel table is needed because no library offers spatially varying
+The operator is a sparse matrix with one row per pixel, built once per flow as a torch CSR matrix
+(its transpose when first needed) on the flow's device, so A and Aᵀ are each one sparse product for
+all channels at once. A hand-built kernel table is needed because no library offers spatially varying
 line kernels; the products are torch's.
 """
 
