@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -107,7 +107,7 @@ def _read(mapped):
     return {**mapped.rest, **arrays}
 
 
-def taken_count(folder, create=False):
+def taken_count(folder: str, create: bool = False) -> np.ndarray:
     """The run's count of results the main process has taken, a 1-element int64 array in shared memory
     (None in a worker on another host)."""
     global _taken
@@ -133,7 +133,7 @@ class Sender:
     memory they free (:func:`_keep_freed_memory`).
     """
 
-    def __init__(self, render, folder, ahead=None):
+    def __init__(self, render: Callable, folder: str, ahead: int | None = None):
         self.render, self.folder, self.ahead = render, folder, ahead
         self.main = os.getpid()
 
@@ -187,7 +187,7 @@ def _keep_freed_memory():
             pass
 
 
-def receive(result):
+def receive(result: object) -> object:
     """The worker's result as ``render`` returned it, arrays mapped from shared memory."""
     if isinstance(result, _Mapped):
         return _read(result)

@@ -2,13 +2,14 @@
 come back in order through shared memory."""
 
 import warnings
+from collections.abc import Callable, Iterator, Sequence
 
 from joblib import Parallel, delayed
 
 from .handoff import Sender, receive, shared_folder, taken_count
 
 
-def run_tasks(render, tasks, workers=1, ahead=None):
+def run_tasks(render: Callable, tasks: Sequence, workers: int = 1, ahead: int | None = None) -> Iterator:
     """Results of ``render(task)`` in task order; ``workers`` processes (joblib, so a Dask or Ray
     backend set with ``joblib.parallel_config`` spreads the work over a cluster). For a slow consumer,
     ``ahead`` bounds the results waiting for it: joblib dispatches on completion, not consumption, so

@@ -24,7 +24,7 @@ def checksum(path: str | Path, version: int = VERSION) -> tuple[str, str]:
     return key, file_digest(path, algorithm)
 
 
-def new_manifest(source, config, version):
+def new_manifest(source: str, config: dict, version: str) -> dict:
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -36,7 +36,7 @@ def new_manifest(source, config, version):
     }
 
 
-def save(root, manifest):
+def save(root: str | Path, manifest: dict) -> None:
     atomic_write_text(Path(root) / NAME, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 

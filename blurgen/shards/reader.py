@@ -3,6 +3,7 @@
 import bisect
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import h5py
@@ -20,7 +21,7 @@ class ShardReader:
     DataLoader workers (fork or spawn): each worker opens its own HDF5 handles.
     """
 
-    def __init__(self, root, split=None):
+    def __init__(self, root: str | os.PathLike, split: str | None = None):
         self.root = Path(root)
         self.manifest = mf.load(self.root)
         shards = self.manifest["shards"]
@@ -34,7 +35,7 @@ class ShardReader:
         self._files, self._pid = {}, None
 
     @property
-    def splits(self):
+    def splits(self) -> list[str]:
         return list(self.manifest["splits"])
 
     def __len__(self):
@@ -58,17 +59,19 @@ class ShardReader:
                 raise BlurgenError(f"{path}: cannot open shard ({e}); run `blurgen verify {self.root}`") from None
         return self._files[k]
 
-    def size(self, index):
+    def size(self, index: int) -> tuple[int, int]:
         """(H, W) of sample ``index``, from the manifest, without opening a file."""
         k, _ = self._locate(index)
         return self.shards[k]["H"], self.shards[k]["W"]
 
-    def fields(self, index):
+    def fields(self, index: int) -> list[str]:
         """Array fields stored for ``index`` (the frame fields only with --keep-frames)."""
         k, _ = self._locate(index)
         return [name for name in ALL_FIELDS if name in self._file(k)]
 
-    def read(self, index, crop=None, fields=ARRAY_FIELDS):
+    def read(
+        self, index: int, crop: tuple[int, int, int, int] | None = None, fields: Sequence[str] = ARRAY_FIELDS
+    ) -> dict:
         """Sample ``index`` as a dict of numpy arrays plus ``meta``.
 
         ``crop=(y, x, h, w)`` reads just that window: with spatial chunks this touches about the
@@ -88,11 +91,11 @@ class ShardReader:
         out["meta"] = json.loads(f["meta"][i])
         return out
 
-    def meta(self, index):
+    def meta(self, index: int) -> dict:
         k, i = self._locate(index)
         return json.loads(self._file(k)["meta"][i])
 
-    def close(self):
+    def close(self) -> None:
         for f in self._files.values():
             f.close()
         self._files = {}

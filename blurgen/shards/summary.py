@@ -1,13 +1,14 @@
 """What a shard directory holds: counts, sizes, skips and flow statistics, for `blurgen inspect`."""
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
 from .reader import ShardReader
 
 
-def summarize(root, max_samples=200, seed=0):
+def summarize(root: str | Path, max_samples: int = 200, seed: int = 0) -> dict:
     """Counts from the manifest; flow statistics over up to ``max_samples`` evenly spread samples."""
     reader = ShardReader(root)
     m = reader.manifest

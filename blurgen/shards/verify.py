@@ -11,7 +11,7 @@ from . import manifest as mf
 from .format import ALL_FIELDS, FIELDS, MASK_FIELDS
 
 
-def verify_shard(path, entry, version):
+def verify_shard(path: Path, entry: dict, version: int) -> list[str]:
     """Problems of one shard file of a format ``version`` folder as strings (empty when it is sound)."""
     if not path.is_file():
         return ["missing file"]

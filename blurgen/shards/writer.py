@@ -17,6 +17,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +59,7 @@ def _holder(lock_file) -> str:
     return f"pid {pid}: {command}" if pid.isdigit() else "another process"
 
 
-def lock_folder(root: Path):
+def lock_folder(root: Path) -> int:
     """The open lock file of ``root``, locked exclusively for this process; a BlurgenError naming the
     holder (pid and command line) when another run has it."""
     f = open(root / LOCK, "a+")  # noqa: SIM115 (held open for the writer's lifetime)
@@ -189,12 +190,12 @@ class ShardWriter:
         self.version = self.manifest["version"]  # a resumed run goes on in its folder's own version
 
     # -- resume -------------------------------------------------------------------------------
-    def split_state(self, split):
+    def split_state(self, split: str) -> dict:
         return self.manifest["splits"].setdefault(
             split, {"tasks_done": 0, "samples": 0, "complete": False, "skipped": []}
         )
 
-    def tasks_done(self, split):
+    def tasks_done(self, split: str) -> int:
         """Index of the first task a (re)run must render for ``split``."""
         return self.split_state(split)["tasks_done"]
 
@@ -221,7 +222,7 @@ class ShardWriter:
                 bad.append(entry)
         return bad
 
-    def remake(self, entry: dict, results) -> None:
+    def remake(self, entry: dict, results: Iterable) -> None:
         """Write the shard ``entry`` again from ``results``, ``(task, sample list or None)`` for its task
         range, and update its checksum; the samples must be the ones it held (rendering is deterministic)."""
         with self._writing():
@@ -291,7 +292,7 @@ class ShardWriter:
         shard.datasets["meta"][n] = json.dumps(sample.get("meta", {}), sort_keys=True)
         shard.samples = n + 1
 
-    def skip(self, split, task, reason):
+    def skip(self, split: str, task: int, reason: str) -> None:
         """Record a task that produced no sample (dropped pair, unreadable file with --on-error skip)."""
         self._pending_skips.append({"task": task, "reason": reason})
 

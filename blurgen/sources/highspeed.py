@@ -7,6 +7,7 @@ that runs in worker processes); labelling the end frames with flow happens in :m
 
 import json
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def _is_nfs(root):
     return any((d / "240" / d.name).is_dir() for d in _subdirs(root))
 
 
-def detect_layout(root):
+def detect_layout(root: str | Path) -> str:
     """gopro (``train|test/<seq>/*.png``), nfs (``<seq>/240/<seq>/*.jpg``), video (video files)
     or frames (folders of numbered images, or ROOT itself)."""
     root = Path(root)
@@ -106,7 +107,7 @@ def _video_sequence(path):
     return Sequence(path.stem, str(path), tuple(range(1, count + 1)))
 
 
-def discover(root, layout):
+def discover(root: str | Path, layout: str) -> list[Sequence]:
     """All sequences of ``root`` in ``layout``, sorted by name; names must be unique."""
     root = Path(root)
     if not root.exists():
@@ -135,7 +136,13 @@ def discover(root, layout):
 
 
 # -- splits ---------------------------------------------------------------------------------------
-def split_sequences(seqs, layout, seed=0, split_file=None, train_share=None):
+def split_sequences(
+    seqs: list[Sequence],
+    layout: str,
+    seed: int = 0,
+    split_file: str | None = None,
+    train_share: float | None = None,
+) -> dict[str, list[Sequence]]:
     """{split: [Sequence]}: from ``split_file`` (JSON ``{"train": [names], "test": [names]}``) or a
     seeded shuffle by sequence with the paper's share of training sequences."""
     by_name = {s.name: s for s in seqs}
@@ -189,7 +196,7 @@ def window_tasks(
     return tasks
 
 
-def read_window(task):
+def read_window(task: WindowTask) -> Iterator[np.ndarray]:
     """The window's frames as uint8 RGB H×W×3, decoded one at a time (averaging keeps none of them)."""
     if task.video is None:
         shape = None
@@ -239,7 +246,9 @@ def decode_window(task: WindowTask) -> dict | Skipped:
 
 
 # -- labelling (main process) ---------------------------------------------------------------------
-def label_step(labeller, fb_threshold=1.0, max_disp=None):
+def label_step(
+    labeller: object, fb_threshold: float = 1.0, max_disp: float | None = None
+) -> Callable[[list[dict]], list]:
     """The ``label`` callable for :func:`blurgen.generate.generate`: labels a batch of decoded
     windows on the device and skips those whose trusted flow exceeds ``max_disp`` px."""
 
@@ -274,7 +283,7 @@ class HighspeedOptions:
     train_share: float | None = None
 
 
-def highspeed_config(options: HighspeedOptions, layout: str, checkpoint) -> dict:
+def highspeed_config(options: HighspeedOptions, layout: str, checkpoint: dict | str) -> dict:
     """The manifest's config: the options that decide the samples, with the split rule and weights resolved."""
     splits = (
         json.loads(Path(options.split_file).read_text())

@@ -94,7 +94,7 @@ def make_synthetic(
     return Made(Path(out), manifest, splits)
 
 
-def synthetic_splits(count: int, test_count: int = 0, **options) -> dict[str, list[SyntheticTask]]:
+def synthetic_splits(count: int, test_count: int = 0, **options: object) -> dict[str, list[SyntheticTask]]:
     """{"train": tasks 0..count-1, "test": the next test_count}: test scenes are never training scenes.
     ``options``: the other :class:`SyntheticTask` fields, shared by all tasks."""
     splits = {"train": [SyntheticTask("train", i, **options) for i in range(count)]}

@@ -1,6 +1,7 @@
 """Random scenes: a photo background under camera motion plus moving photo patches, with the largest
 stored flow drawn inside [min_disp, max_disp]."""
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
@@ -106,7 +107,7 @@ def _draw(rng, size, textures, reach, max_objects):
     return Scene(size, layers)
 
 
-def stored_displacement(scene: Scene, spans) -> float:
+def stored_displacement(scene: Scene, spans: Iterable[tuple[float, float]]) -> float:
     """The largest |flow| the samples of ``spans`` (exposures ``(t0, t1)``) will store: what bounds them."""
     return max(largest_displacement(*exposure_flows(scene, t0, t1)[:2]) for t0, t1 in spans)
 
