@@ -21,6 +21,7 @@ from blurgen.core.images import read_image, write_image
 from blurgen.core.viz import flow_to_color
 
 from .checkpoint import load_model
+from .flow_source import check_stems
 
 FORMATS = ("flo", "png", "npy")
 MADE = ".b2f-predict-made"  # names this command wrote in its output folder, one a line
@@ -101,12 +102,9 @@ def predict(
     if fmt not in FORMATS:
         raise BlurgenError(f"unknown flow format '{fmt}'; use one of {', '.join(FORMATS)}")
     out = Path(out)
-    stems = {}
     for image in images:
         read_image(image)  # fails here, with its path, rather than after half the outputs exist
-        other = stems.setdefault(Path(image).stem, image)
-        if other != image:
-            raise BlurgenError(f"{image}: same name as {other}, both would write {Path(image).stem}.{fmt}; rename one")
+    check_stems(images, f".{fmt}")
     _check_outputs(images, out, fmt)
     dev = resolve_device(device)
     model, _ = load_model(ckpt, dev)

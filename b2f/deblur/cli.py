@@ -4,22 +4,14 @@ import click
 
 from blurgen.core.cli import device_option, run
 
+from ..flow_source import flow_source_options
 from .run import PRIORS
 
 SETTINGS = {"help_option_names": ["-h", "--help"]}
 
 
 @click.command("b2f-deblur", context_settings=SETTINGS)
-@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--out", "-o", type=click.Path(file_okay=False), required=True, help="Output folder.")
-@click.option(
-    "--flow",
-    "flows",
-    multiple=True,
-    type=click.Path(dir_okay=False),
-    help="Flow file (.flo/.png/.pfm/.npy) of each IMAGE, one --flow per image, in order.",
-)
-@click.option("--ckpt", type=click.Path(dir_okay=False), default=None, help="B2F-net checkpoint to predict the flow.")
+@flow_source_options("Flow file (.flo/.png/.pfm/.npy) of each IMAGE, one --flow per image, in order.")
 @click.option(
     "--prior",
     type=click.Choice(PRIORS),

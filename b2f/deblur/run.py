@@ -12,6 +12,7 @@ from blurgen.core.files import atomic_path
 from blurgen.core.flow_io import read_flow
 from blurgen.core.images import read_image, write_image
 
+from ..flow_source import check_sources, check_stems, read_dense_flow
 from .priors import EPLL, HyperLaplacian, load_prior
 from .solver import Prior, deconvolve
 
@@ -48,18 +49,6 @@ def deblur_image(image: np.ndarray, flow: np.ndarray, prior: Prior, device: torc
     return to_image(x)
 
 
-def _checked_flow(path: str | Path, image_path: str | Path, shape: tuple) -> np.ndarray:
-    flow, valid = read_flow(path)
-    if flow.shape[:2] != shape[:2]:
-        raise BlurgenError(
-            f"{path}: flow is {flow.shape[0]}x{flow.shape[1]} but {image_path} is {shape[0]}x{shape[1]}; "
-            "pass the flow of that image"
-        )
-    if not valid.all():
-        raise BlurgenError(f"{path}: {int((valid == 0).sum())} flow vectors are NaN or invalid; deblurring needs all")
-    return flow
-
-
 def deblur(
     images: list,
     out: str | Path,
@@ -76,22 +65,13 @@ def deblur(
 
     Every input is checked before anything is written.
     """
-    if (flows is None) == (ckpt is None):
-        raise BlurgenError("pass either --flow (one per image) or --ckpt, not both or neither")
-    if flows is not None and len(flows) != len(images):
-        raise BlurgenError(f"{len(images)} images but {len(flows)} --flow files; give one flow per image, in order")
-    stems = {}
-    for image in images:
-        other = stems.setdefault(Path(image).stem, image)
-        if other != image:
-            raise BlurgenError(
-                f"{image}: same name as {other}, both would write {Path(image).stem}_sharp.png; rename one"
-            )
+    check_sources(images, flows, ckpt)
+    check_stems(images, "_sharp.png")
     pictures = [read_image(p) for p in images]
     chosen = make_prior(prior, gmm)
     dev = resolve_device(device)
-    if flows is not None:
-        fields = [_checked_flow(f, p, img.shape) for f, p, img in zip(flows, images, pictures)]
+    if flows:
+        fields = [read_dense_flow(f, p, img.shape) for f, p, img in zip(flows, images, pictures)]
     else:
         from ..predict import predict
 

@@ -6,22 +6,16 @@ import click
 
 from blurgen.core.cli import device_option, run
 
+from ..flow_source import flow_source_options
 from .fit import MODELS
 
 SETTINGS = {"help_option_names": ["-h", "--help"]}
 
 
 @click.command("b2f-segment", context_settings=SETTINGS)
-@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--out", "-o", type=click.Path(file_okay=False), required=True, help="Output folder.")
-@click.option(
-    "--flow",
-    "flows",
-    multiple=True,
-    type=click.Path(dir_okay=False),
-    help="Flow file of an IMAGE (.flo, .pfm, .png, .npy), once per IMAGE in the same order; its sign does not matter.",
+@flow_source_options(
+    "Flow file of an IMAGE (.flo, .pfm, .png, .npy), once per IMAGE in the same order; its sign does not matter."
 )
-@click.option("--ckpt", type=click.Path(dir_okay=False), default=None, help="Estimate the flow with this B2F-net.")
 @click.option(
     "--model",
     type=click.Choice(MODELS),

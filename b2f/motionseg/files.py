@@ -12,10 +12,10 @@ import numpy as np
 from blurgen.core.device import resolve_device
 from blurgen.core.errors import BlurgenError
 from blurgen.core.files import atomic_path
-from blurgen.core.flow_io import read_flow
 from blurgen.core.images import read_image, write_image
 
 from ..checkpoint import load_model
+from ..flow_source import check_sources, check_stems, read_dense_flow
 from ..predict import predict_flow
 from .segmentation import DEFAULTS, SegmentOptions, check_flow, segment
 from .viz import mask_image, overlay
@@ -37,27 +37,13 @@ def write_mask(path: str | Path, mask: np.ndarray) -> None:
 
 
 def _read_flow(path: str | Path, size: tuple[int, int], image: str | Path) -> np.ndarray:
-    flow, valid = read_flow(path)
-    if flow.shape[:2] != size:
-        raise BlurgenError(
-            f"{path}: flow is {flow.shape[1]}x{flow.shape[0]} but {image} is {size[1]}x{size[0]}; "
-            "pass the flow of that image"
-        )
-    if not valid.all():
-        raise BlurgenError(
-            f"{path}: {int((valid == 0).sum())} flow vectors are NaN or marked invalid; segmentation needs a dense flow"
-        )
-    return check_flow(flow, str(path))
+    return check_flow(read_dense_flow(path, image, size), str(path))
 
 
 def _check_names(images: list, out: Path, inputs: list) -> None:
-    stems, taken = {}, {Path(p).resolve() for p in inputs}
+    check_stems(images, "_mask.png")
+    taken = {Path(p).resolve() for p in inputs}
     for image in images:
-        other = stems.setdefault(Path(image).stem, image)
-        if other != image:
-            raise BlurgenError(
-                f"{image}: same name as {other}, both would write {Path(image).stem}_mask.png; rename one"
-            )
         for path in output_paths(image, out):
             if path.resolve() in taken:
                 raise BlurgenError(f"{path}: is an input and would be overwritten; pass another --out folder")
@@ -76,10 +62,7 @@ def segment_files(
     The flow of ``images[i]`` is the file ``flows[i]``, or B2F-net's estimate with ``ckpt``.
     """
     images, flows, out = list(images), list(flows or []), Path(out)
-    if bool(flows) == (ckpt is not None):
-        raise BlurgenError("pass either one --flow FILE per image or --ckpt CKPT")
-    if flows and len(flows) != len(images):
-        raise BlurgenError(f"{len(images)} images but {len(flows)} --flow files; pass one flow per image, in order")
+    check_sources(images, flows, ckpt)
     _check_names(images, out, images + flows)
     for i, image in enumerate(images):  # fail here, naming the file, rather than after half the outputs exist
         size = read_image(image).shape[:2]

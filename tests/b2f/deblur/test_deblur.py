@@ -166,10 +166,10 @@ def test_bad_inputs_are_one_line_and_write_nothing(capsys, scene, tmp_path):
     (tmp_path / "prior.npz").write_bytes(b"not a prior")
     out = tmp_path / "out"
     cases = [
-        (["photo.png", "--flow", "small.flo"], "95x144 but"),
+        (["photo.png", "--flow", "small.flo"], "144x95 but"),
         (["photo.png", "--flow", "nan.npy"], "NaN"),
         (["broken.png", "--flow", "nan.npy"], "not a readable image"),
-        (["photo.png"], "either --flow"),
+        (["photo.png"], "either one --flow"),
         (["photo.png", "--flow", "small.flo", "--flow", "nan.npy"], "one flow per image"),
         (["photo.png", "--flow", "nan.npy", "--prior", "epll"], "needs --gmm"),
         (["photo.png", "--flow", "nan.npy", "--prior", "epll", "--gmm", "prior.npz"], "not a patch prior"),
