@@ -3,15 +3,20 @@
 from blurgen.cli import main
 
 
-def blurgen(capsys, *args):
-    """Run `blurgen ARGS` in-process: (exit code, stdout, stderr)."""
+def invoke(command, capsys, *args):
+    """Run a console script's function (``main(argv)``) in-process: (exit code, stdout, stderr)."""
     try:
-        main([str(a) for a in args])
+        command([str(a) for a in args])
         code = 0
     except SystemExit as e:
         code = e.code
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def blurgen(capsys, *args):
+    """Run `blurgen ARGS` in-process: (exit code, stdout, stderr)."""
+    return invoke(main, capsys, *args)
 
 
 def error_line(err):

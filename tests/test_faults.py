@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 import pytest
-from helpers import blurgen, error_line
+from helpers import blurgen, error_line, invoke
 
 from blurgen.shards import writer as shard_writer
 from blurgen.shards.verify import verify
@@ -155,12 +155,7 @@ def test_train_and_eval_outputs_that_cannot_be_made_are_one_line(make_synthetic,
         (cli.predict, [tmp_path / "m.pt", tmp_path / "x.png", "-o", tmp_path / "file" / "out"], "cannot create"),
         (cli.evaluate, [tmp_path / "m.pt", shards, "--json", tmp_path / "file" / "r.json", "--workers", "0"], "cannot"),
     ):
-        try:
-            command([str(a) for a in args])
-            code = 0
-        except SystemExit as e:
-            code = e.code
-        _, err = capsys.readouterr()
+        code, _, err = invoke(command, capsys, *args)
         line = error_line(err)
         assert code == 2 and f"{tmp_path / 'file'}" in line and says in line, err
     assert (tmp_path / "file").read_text() == "in the way"

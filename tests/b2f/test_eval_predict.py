@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from helpers import error_line, tiny_model_config
+from helpers import error_line, invoke, tiny_model_config
 
 from b2f import cli
 from b2f.checkpoint import load_model, save_model
@@ -158,36 +158,27 @@ def test_eval_entry_point_rejects_a_non_checkpoint(run, trained, tmp_path):
     assert proc.stderr.strip().startswith("error:") and "junk.ckpt" in proc.stderr and proc.stderr.count("\n") == 1
 
 
-def _cli(command, capsys, *args):
-    """(exit code, stdout, stderr) of a b2f console script called in-process."""
-    try:
-        command([str(a) for a in args])
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_predict_never_writes_over_an_input_or_a_file_it_did_not_make(trained, tmp_path, capsys):
     shards, run = trained
     blurred = ShardReader(shards, "test").read(0)["blurred"]
     write_image(tmp_path / "shot.png", blurred)
     original = (tmp_path / "shot.png").read_bytes()
     # the input in the output folder, and a flow PNG would take its name
-    code, _, err = _cli(cli.predict, capsys, run / "model.pt", tmp_path / "shot.png", "-o", tmp_path, "--format", "png")
+    code, _, err = invoke(
+        cli.predict, capsys, run / "model.pt", tmp_path / "shot.png", "-o", tmp_path, "--format", "png"
+    )
     assert code == 2 and f"{tmp_path / 'shot.png'}: is an input" in error_line(err)
     assert (tmp_path / "shot.png").read_bytes() == original and sorted(os.listdir(tmp_path)) == ["shot.png"]
     # a file of the user's where an output would go
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "shot_color.png").write_bytes(b"mine")
-    code, _, err = _cli(cli.predict, capsys, run / "model.pt", tmp_path / "shot.png", "-o", tmp_path / "out")
+    code, _, err = invoke(cli.predict, capsys, run / "model.pt", tmp_path / "shot.png", "-o", tmp_path / "out")
     assert code == 2 and "shot_color.png: exists and was not written by b2f-predict" in error_line(err)
     assert (tmp_path / "out" / "shot_color.png").read_bytes() == b"mine"
     # its own outputs it may write again
     (tmp_path / "out" / "shot_color.png").unlink()
     for _ in range(2):
-        code, _, err = _cli(cli.predict, capsys, run / "model.pt", tmp_path / "shot.png", "-o", tmp_path / "out")
+        code, _, err = invoke(cli.predict, capsys, run / "model.pt", tmp_path / "shot.png", "-o", tmp_path / "out")
         assert code == 0, err
 
 
@@ -225,9 +216,9 @@ class ConstantFlow(torch.nn.Module):
 def test_max_side_runs_the_network_small_and_scales_the_flow_back(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("b2f.predict.load_model", lambda path, device: (ConstantFlow(), {}))
     write_image(tmp_path / "big.png", np.full((300, 400, 3), 128, np.uint8))
-    code, _, err = _cli(cli.predict, capsys, "m.pt", tmp_path / "big.png", "-o", tmp_path / "o", "--format", "npy")
+    code, _, err = invoke(cli.predict, capsys, "m.pt", tmp_path / "big.png", "-o", tmp_path / "o", "--format", "npy")
     assert code == 0, err
-    code, _, err = _cli(
+    code, _, err = invoke(
         cli.predict, capsys, "m.pt", tmp_path / "big.png", "-o", tmp_path / "s", "--format", "npy", "--max-side", "100"
     )
     assert code == 0, err
@@ -244,7 +235,7 @@ def test_out_of_memory_and_a_full_disk_are_one_line_with_the_remedy(tmp_path, ca
 
     write_image(tmp_path / "big.png", np.zeros((300, 400, 3), np.uint8))
     monkeypatch.setattr("b2f.predict.load_model", lambda path, device: (Hungry(), {}))
-    code, _, err = _cli(cli.predict, capsys, "m.pt", tmp_path / "big.png", "-o", tmp_path / "o")
+    code, _, err = invoke(cli.predict, capsys, "m.pt", tmp_path / "big.png", "-o", tmp_path / "o")
     line = error_line(err)
     assert code == 2 and "big.png: out of memory running B2F-net on 400x300 pixels" in line
     assert "--max-side 200" in line
@@ -254,7 +245,7 @@ def test_out_of_memory_and_a_full_disk_are_one_line_with_the_remedy(tmp_path, ca
 
     monkeypatch.setattr("b2f.predict.load_model", lambda path, device: (ConstantFlow(), {}))
     monkeypatch.setattr("b2f.predict.write_flow", full)
-    code, _, err = _cli(cli.predict, capsys, "m.pt", tmp_path / "big.png", "-o", tmp_path / "o")
+    code, _, err = invoke(cli.predict, capsys, "m.pt", tmp_path / "big.png", "-o", tmp_path / "o")
     assert code == 2 and f"{tmp_path / 'o' / 'big.flo'}: cannot write (No space left on device)" in error_line(err)
     assert [p.name for p in (tmp_path / "o").iterdir()] == [MADE]  # no flow file, whole or partial
 
@@ -267,7 +258,7 @@ def test_eval_prints_its_table_before_a_json_that_cannot_be_written(trained, tmp
 
     monkeypatch.setattr("b2f.evaluate.atomic_write_text", full)
     report = tmp_path / "r.json"
-    code, out, err = _cli(cli.evaluate, capsys, run / "model.pt", shards, "--json", report, "--workers", "0")
+    code, out, err = invoke(cli.evaluate, capsys, run / "model.pt", shards, "--json", report, "--workers", "0")
     assert code == 2 and f"{report}: cannot write the report (No space left on device)" in error_line(err)
     assert next(line for line in out.splitlines() if line.startswith("model"))  # the numbers were printed
     assert not report.exists()
@@ -288,7 +279,7 @@ def test_eval_without_valid_pixels_says_so_and_writes_null_not_nan(trained, tmp_
     _, run = trained
     shards = _shards_without_valid_pixels(tmp_path / "shards")
     report = tmp_path / "r.json"
-    code, out, err = _cli(cli.evaluate, capsys, run / "model.pt", shards, "--json", report, "--workers", "0")
+    code, out, err = invoke(cli.evaluate, capsys, run / "model.pt", shards, "--json", report, "--workers", "0")
     assert code == 0, err
     assert "NaN" not in report.read_text() and "nan" not in out
     data = json.loads(report.read_text())
@@ -310,10 +301,10 @@ def test_eval_refuses_an_incomplete_split_unless_allowed(trained, tmp_path, caps
 
     with pytest.raises(KeyboardInterrupt):
         generate(shards, "t", {}, splits, render, shard_size=2)
-    code, out, err = _cli(cli.evaluate, capsys, run / "model.pt", shards, "--workers", "0")
+    code, out, err = invoke(cli.evaluate, capsys, run / "model.pt", shards, "--workers", "0")
     line = error_line(err)
     assert code == 2 and "split 'test' is incomplete (2 of 4 tasks generated" in line and "--allow-incomplete" in line
-    code, out, err = _cli(
+    code, out, err = invoke(
         cli.evaluate, capsys, run / "model.pt", shards, "--workers", "0", "--allow-incomplete", "--json", tmp_path / "r"
     )
     assert code == 0 and "2 images" in out
@@ -324,7 +315,7 @@ def test_a_dataloader_workers_error_is_one_line(trained, tmp_path, capsys):
     shards = tmp_path / "shards"
     shutil.copytree(trained[0], shards)
     (shards / "test-00000.h5").unlink()
-    code, _, err = _cli(cli.evaluate, capsys, run / "model.pt", shards, "--workers", "1")
+    code, _, err = invoke(cli.evaluate, capsys, run / "model.pt", shards, "--workers", "1")
     line = error_line(err)
     assert code == 2 and f"{shards / 'test-00000.h5'}: cannot open shard" in line
     assert "worker process" not in err and "Original" not in err  # not torch's rebuilt traceback

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import skimage.data
 import torch
-from helpers import error_line, tiny_model_config
+from helpers import error_line, invoke, tiny_model_config
 from skimage.metrics import peak_signal_noise_ratio as psnr
 
 from b2f.checkpoint import save_model
@@ -21,16 +21,6 @@ from blurgen.core.images import read_image, write_image
 from blurgen.sources.gong import PRESETS, draw_flow
 
 FAST = HyperLaplacian(cg_iters=15)  # fewer CG steps than the default: the tests' time, not the best result
-
-
-def _cli(main, capsys, *args):
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +121,7 @@ def test_cli_with_a_flow_file_and_with_a_checkpoint(capsys, scene, tmp_path):
     sharp, flow, blurred = scene
     write_image(tmp_path / "photo.png", blurred)
     np.save(tmp_path / "photo_flow.npy", flow)
-    code, out, err = _cli(
+    code, out, err = invoke(
         deblur_main,
         capsys,
         tmp_path / "photo.png",
@@ -147,7 +137,7 @@ def test_cli_with_a_flow_file_and_with_a_checkpoint(capsys, scene, tmp_path):
     # with a checkpoint: the flow and its colour picture as b2f-predict writes them (a random-weight model)
     torch.manual_seed(0)
     save_model(tmp_path / "model.pt", build_model(tiny_model_config()), tiny_model_config())
-    code, out, err = _cli(
+    code, out, err = invoke(
         deblur_main, capsys, tmp_path / "photo.png", "--ckpt", tmp_path / "model.pt", "-o", tmp_path / "ck"
     )
     assert code == 0, err
@@ -175,7 +165,7 @@ def test_bad_inputs_are_one_line_and_write_nothing(capsys, scene, tmp_path):
         (["photo.png", "--flow", "nan.npy", "--prior", "epll", "--gmm", "prior.npz"], "not a patch prior"),
     ]
     for args, message in cases:
-        code, _, err = _cli(
+        code, _, err = invoke(
             deblur_main,
             capsys,
             *[tmp_path / a if a.endswith((".png", ".flo", ".npy", ".npz")) else a for a in args],

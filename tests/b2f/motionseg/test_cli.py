@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import error_line, tiny_model_config
+from helpers import error_line, invoke, tiny_model_config
 
 from b2f.checkpoint import save_model
 from b2f.model import build_model
@@ -16,13 +16,7 @@ from blurgen.core.images import read_image, write_image
 
 def segment_cli(capsys, *args):
     """(exit code, stdout, stderr) of ``b2f-segment ARGS``."""
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
+    return invoke(main, capsys, *args)
 
 
 def read_mask(path):
