@@ -6,6 +6,7 @@ action, not stored in the stage's config, because they do not change what a stag
 
 import dataclasses
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,30 +61,27 @@ def synthetic_tree(label: str, options: SyntheticOptions, hw: Hardware) -> Stage
     return Stage("synthetic", label, {**config, "frames": True}, action)
 
 
-def highspeed_shards(label: str, root: str | Stage, options: dict, hw: Hardware) -> Stage:
-    """`blurgen highspeed` on a data set ROOT, or on the frame tree a :func:`synthetic_tree` wrote."""
+def _data_set_shards(label: str, root: str | Stage, options: dict, hw: Hardware, make: Callable, kind: type) -> Stage:
+    """``make(out, kind(root=…, **options))`` on a data set ROOT, or on a :func:`synthetic_tree` frame tree."""
     tree = root if isinstance(root, Stage) else None
     config = {**options, "root": None if tree else str(Path(root).resolve())}
 
     def action(out: Path, inputs: dict[str, Path]) -> dict:
         where = inputs["tree"] / "frames" if tree else root
-        made = make_highspeed(out, HighspeedOptions(root=str(where), **options), workers=hw.workers, device=hw.device)
+        made = make(out, kind(root=str(where), **options), workers=hw.workers, device=hw.device)
         return {"samples": _samples(made)}
 
     return Stage("shards", label, config, action, {"tree": tree} if tree else {})
+
+
+def highspeed_shards(label: str, root: str | Stage, options: dict, hw: Hardware) -> Stage:
+    """`blurgen highspeed` on a data set ROOT, or on the frame tree a :func:`synthetic_tree` wrote."""
+    return _data_set_shards(label, root, options, hw, make_highspeed, HighspeedOptions)
 
 
 def monkaa_shards(label: str, root: str | Stage, options: dict, hw: Hardware) -> Stage:
     """`blurgen monkaa` on a SceneFlow ROOT, or on the SceneFlow-layout tree a :func:`synthetic_tree` wrote."""
-    tree = root if isinstance(root, Stage) else None
-    config = {**options, "root": None if tree else str(Path(root).resolve())}
-
-    def action(out: Path, inputs: dict[str, Path]) -> dict:
-        where = inputs["tree"] / "frames" if tree else root
-        made = make_monkaa(out, MonkaaOptions(root=str(where), **options), workers=hw.workers, device=hw.device)
-        return {"samples": _samples(made)}
-
-    return Stage("shards", label, config, action, {"tree": tree} if tree else {})
+    return _data_set_shards(label, root, options, hw, make_monkaa, MonkaaOptions)
 
 
 def synthetic_shards(label: str, options: SyntheticOptions, hw: Hardware) -> Stage:
