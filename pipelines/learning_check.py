@@ -5,8 +5,8 @@
 A pipeline of three stages (see pipelines.stage): a rerun skips what finished and resumes an
 interrupted training. Renders synthetic shards (train and unseen test scenes; camera motion only by
 default, see --objects), trains the full-size model on random crops of the 128×128 images for a fixed
-number of epochs (~12 minutes on 2 CPU cores; a step budget, not a time budget, so a busy machine is
-slower but gets the same numbers), and evaluates the final model on the test split with the paper's
+number of epochs (a step budget, not a time budget, so a busy machine is slower but gets the same
+numbers; the README gives the measured time), and evaluates the final model on the test split with the paper's
 min(fwd, bwd) EPE beside the zero-flow baseline. Exit code 1 when the model is not clearly better.
 """
 

@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from blurgen.core.viz import _label, flow_to_color
+from blurgen.core.viz import flow_to_color, label_image
 
 TINT = np.array([255, 40, 40], np.float32)  # red: moving
 
@@ -36,7 +36,7 @@ def figure_row(panels: list[tuple[str, np.ndarray]], height: int = 160) -> np.nd
             p = flow_to_color(p, radius)
         h, w = p.shape[:2]
         tile = cv2.resize(p, (max(1, round(w * height / h)), height), interpolation=cv2.INTER_NEAREST)
-        tiles.append(_label(tile, name))
+        tiles.append(label_image(tile, name))
     return np.concatenate([np.pad(t, ((0, 2), (0, 2), (0, 0)), constant_values=255) for t in tiles], axis=1)
 
 

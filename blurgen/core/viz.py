@@ -12,7 +12,8 @@ def flow_to_color(flow: np.ndarray, max_radius: float | None = None) -> np.ndarr
     return flowpy.flow_to_rgb(np.asarray(flow, np.float32), flow_max_radius=max_radius)
 
 
-def _label(img, text):
+def label_image(img: np.ndarray, text: str) -> np.ndarray:
+    """A copy of ``img`` with ``text`` in its top-left corner, white on a dark outline (readable on any picture)."""
     img = img.copy()
     cv2.putText(img, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 3, cv2.LINE_AA)
     cv2.putText(img, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
@@ -33,12 +34,14 @@ def contact_sheet(samples: list[dict], tile: int = 256) -> np.ndarray:
         h, w = s["blurred"].shape[:2]
         size = (max(1, round(w * tile / h)), tile)
         panels = [
-            _label(cv2.resize(s["blurred"], size, interpolation=cv2.INTER_AREA), f"#{i} blurred"),
-            _label(
+            label_image(cv2.resize(s["blurred"], size, interpolation=cv2.INTER_AREA), f"#{i} blurred"),
+            label_image(
                 cv2.resize(flow_to_color(s["flow_fwd"], radius), size, interpolation=cv2.INTER_NEAREST),
                 f"flow_fwd (max {radius:.1f}px)",
             ),
-            _label(cv2.resize(flow_to_color(s["flow_bwd"], radius), size, interpolation=cv2.INTER_NEAREST), "flow_bwd"),
+            label_image(
+                cv2.resize(flow_to_color(s["flow_bwd"], radius), size, interpolation=cv2.INTER_NEAREST), "flow_bwd"
+            ),
         ]
         rows.append(np.concatenate(panels, axis=1))
     width = max(r.shape[1] for r in rows)

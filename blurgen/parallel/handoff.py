@@ -1,8 +1,8 @@
 """Hand worker results back through shared memory instead of pickling them down a pipe.
 
-Pickled through loky's pipes, the three 720p images of a high-speed window cost ~25 ms of the main
-process's time (four copies and fresh pages each); written by the worker into a file in a per-run
-folder in /dev/shm and mapped by the main process, ~3 ms. No library does this for *results*
+Pickled through loky's pipes, the images of a high-speed window cost the main process four copies and
+fresh pages each; written by the worker into a file in a per-run folder in /dev/shm and mapped by the
+main process, they cost a mapping (bench/highspeed.py measures both). No library does this for *results*
 (joblib memmaps only arguments). Once the main process drops a result's arrays, its file goes back to
 the workers, who write later results over it: pages that already exist cost no allocation, zeroing
 and freeing on either side. A result falls back to plain pickling when its worker is on another

@@ -13,8 +13,8 @@ FORMAT = "b2f-shards"
 VERSION = 3
 NAME = "manifest.json"
 # Each version's per-shard checksum. v2 is v1 with xxh3-128 for sha256: the shards' contents are the
-# same, but sha256 (~1.5 GB/s) cost a 720p high-speed window ~13 ms of the main process, xxh3 ~2.5 ms
-# (mostly reading the page cache), and a checksum here guards against corruption, not forgery.
+# same, but sha256 cost the main process several times what xxh3 does (which mostly reads the page
+# cache), and a checksum here guards against corruption, not forgery. v3 adds optional fields.
 CHECKSUM = {1: ("sha256", hashlib.sha256), 2: ("xxh3_128", xxhash.xxh3_128), 3: ("xxh3_128", xxhash.xxh3_128)}
 
 

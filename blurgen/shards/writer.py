@@ -95,7 +95,7 @@ def _check_foreign(root: Path) -> None:
 
 @dataclass
 class _Shard:
-    """The open shard: its HDF5 file and datasets (looked up once: h5py's lookups cost ~1.5 ms a sample)."""
+    """The open shard: its HDF5 file and datasets, looked up once (h5py's lookups are slow per sample)."""
 
     split: str
     size: tuple  # H, W
@@ -328,7 +328,7 @@ class ShardWriter:
         for field, (dtype, ch) in self.fields.items():
             tail = (ch,) if ch else ()
             # Only masks are compressed: lzf shrinks them ~100x, but saves ~5-10% on flows and photos
-            # while halving crop reads (bench/shards.py) and costing ~25 ms per 720p write.
+            # while halving crop reads and slowing 720p writes (bench/shards.py).
             datasets[field] = f.create_dataset(
                 field,
                 shape=(0, h, w) + tail,
