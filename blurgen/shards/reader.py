@@ -68,8 +68,15 @@ class ShardReader:
         k, _ = self._locate(index)
         return [name for name in ALL_FIELDS if name in self._file(k)]
 
-    def read(self, index, crop=None, fields=ARRAY_FIELDS):
-        """Sample ``index`` as a dict of numpy arrays plus ``meta``.
+    def read(
+        self,
+        index: int,
+        crop: tuple[int, int, int, int] | None = None,
+        fields: tuple[str, ...] = ARRAY_FIELDS,
+        meta: bool = True,
+    ) -> dict:
+        """Sample ``index`` as a dict of numpy arrays plus ``meta`` (parsed JSON; left out with ``meta=False``,
+        as a training loader does, which reads only arrays).
 
         ``crop=(y, x, h, w)`` reads just that window: with spatial chunks this touches about the
         crop's own bytes, not the frame's.
@@ -85,7 +92,8 @@ class ShardReader:
                 raise ValueError(f"crop {crop} outside the {H}x{W} sample {index}")
             sl = (i, slice(y, y + h), slice(x, x + w))
         out = {name: f[name][sl] for name in fields}
-        out["meta"] = json.loads(f["meta"][i])
+        if meta:
+            out["meta"] = json.loads(f["meta"][i])
         return out
 
     def meta(self, index):
