@@ -10,8 +10,9 @@ formulations give the same numbers (tests/b2f/model/test_correlation.py holds th
   on kernel launches. Its transient product holds (2r+1)² × the features' size (B·C·81·H·W floats at r=4:
   340 MB at level 1 of a batch of 4 256² crops, C = 16), freed after the sum; backward needs as much again.
 - "shifts": one multiply-and-sum per shift (81 at r=4: ~330 ops forward, ~730 backward), each on a
-  working set of one feature map, which stays in a CPU's caches: on a CPU it runs 2-5× faster than
-  "windows" (bench/train_step.py --corr), so "auto" takes it there and "windows" everywhere else.
+  working set of one feature map, which stays in a CPU's caches: on a CPU a whole training step runs
+  faster with it (bench/train_step.py --corr compares them), so "auto" takes it there and "windows"
+  everywhere else.
 """
 
 import torch
