@@ -110,7 +110,15 @@ def parse_devices(ctx, param, value):
 @click.option(
     "--num-nodes", type=click.IntRange(1), default=1, show_default=True, help="Nodes (launched by torchrun or SLURM)."
 )
-@click.option("--precision", type=click.Choice(PRECISIONS), default="32-true", show_default=True)
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="32-true",
+    show_default=True,
+    help="Mixed precision runs the convolutions in 16 bits; sampling grids, warping, the cost volume and "
+    "the loss stay in float32.",
+)
+@click.option("--compile", is_flag=True, help="torch.compile the model (checkpoints keep the same key names).")
 @click.option("--workers", type=click.IntRange(0), default=None, help="DataLoader workers [cores, at most 8].")
 @click.option(
     "--limit-batches", type=click.IntRange(1), default=None, help="Batches per epoch (train and val), for quick checks."
@@ -123,9 +131,26 @@ def parse_devices(ctx, param, value):
 )
 @click.option("--resume", is_flag=True, help="Continue RUN exactly from its last finished epoch.")
 @allow_incomplete_option
+@click.option(
+    "--new-world-size",
+    is_flag=True,
+    help="Let --resume continue on another number of processes (devices x nodes) than the run started on.",
+)
 def train_command(
-    shards, out, arch, no_stn, no_rb, resume, device, devices, num_nodes, workers, max_minutes, **options
-):
+    shards: str,
+    out: str | None,
+    arch: str,
+    no_stn: bool,
+    no_rb: bool,
+    resume: bool,
+    new_world_size: bool,
+    device: str,
+    devices: int | str,
+    num_nodes: int,
+    workers: int | None,
+    max_minutes: float | None,
+    **options: object,
+) -> None:
     """Train B2F-net on the shards in SHARDS into the run folder --out."""
     from .model import ModelConfig
     from .train import train
@@ -147,6 +172,7 @@ def train_command(
         num_nodes=num_nodes,
         workers=workers,
         max_minutes=max_minutes,
+        new_world_size=new_world_size,
         **options,
     )
     click.echo(f"{out}: trained; model in {out}/model.pt, checkpoints in {out}/checkpoints")

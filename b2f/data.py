@@ -5,6 +5,7 @@ a run resumed from an end-of-epoch checkpoint sees exactly the batches the unint
 """
 
 import os
+from collections.abc import Iterator
 
 import lightning as L
 import numpy as np
@@ -30,9 +31,15 @@ class SampleError(BlurgenError):
         super().__init__(message)
 
 
+def to_input(image: torch.Tensor) -> torch.Tensor:
+    """uint8 B×3×H×W (as loaders deliver it) -> the model's float input in [0, 1]. Done on the device: a
+    uint8 batch is a quarter of the bytes to copy and pin."""
+    return image.float().div_(255)
+
+
 class ShardDataset(Dataset):
-    """Samples of one split as dicts of tensors: ``image`` 3×h×w float in [0, 1], ``flow_fwd``/``flow_bwd``
-    2×h×w pixels, ``valid`` h×w bool, ``index``.
+    """Samples of one split as dicts of tensors: ``image`` 3×h×w uint8 (see :func:`to_input`),
+    ``flow_fwd``/``flow_bwd`` 2×h×w pixels, ``valid`` h×w bool, ``index``.
 
     ``crop=(h, w)`` takes the centre window (or a random one with ``random_crop``); ``None`` keeps whole
     images. ``flip`` mirrors left-right and up-down, each with probability 1/2, negating u or v: a
@@ -72,7 +79,7 @@ class ShardDataset(Dataset):
                     f"the {crop[0]}x{crop[1]} crop; use a smaller --crop"
                 )
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.reader)
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
@@ -83,7 +90,7 @@ class ShardDataset(Dataset):
         except Exception as e:
             raise SampleError(f"{self.reader.root}: sample {key} ({type(e).__name__}: {first_line(e, 300)})") from None
 
-    def _item(self, key):
+    def _item(self, key: int | tuple[int, int]) -> dict:
         index, epoch = key if isinstance(key, tuple) else (key, 0)
         rng = np.random.default_rng([self.seed, epoch, index])
         H, W = self.reader.size(index)
@@ -95,7 +102,7 @@ class ShardDataset(Dataset):
             else:
                 y, x = (H - h) // 2, (W - w) // 2
             window = (y, x, h, w)
-        s = self.reader.read(index, crop=window, fields=self.fields)
+        s = self.reader.read(index, crop=window, fields=self.fields, meta=False)
         flows = [name for name in ("flow_fwd", "flow_bwd") if name in s]
         if self.flip:
             for axis, component in ((1, 0), (0, 1)):  # left-right negates u, up-down negates v
@@ -106,7 +113,7 @@ class ShardDataset(Dataset):
                         s[name] = s[name] * np.array([-1, 1] if component == 0 else [1, -1], np.float32)
         out = {
             "index": index,
-            "image": torch.from_numpy(np.ascontiguousarray(s["blurred"])).permute(2, 0, 1).float() / 255,
+            "image": torch.from_numpy(np.ascontiguousarray(s["blurred"])).permute(2, 0, 1).contiguous(),
             "valid": torch.from_numpy(np.ascontiguousarray(s["valid"]) != 0),
         }
         for name in flows:
@@ -118,11 +125,11 @@ class EpochSampler(DistributedSampler):
     """DistributedSampler (order fixed by seed and epoch; Lightning calls ``set_epoch``) that hands the
     epoch to the dataset with each index, so per-sample augmentation is reproducible too."""
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[int, int]]:
         return ((i, self.epoch) for i in super().__iter__())
 
 
-def loader_workers():
+def loader_workers() -> int:
     """Default DataLoader workers: the cores torch may use, at most 8 (HDF5 reads and crops are cheap)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return min(8, cores)
@@ -132,9 +139,18 @@ class ShardDataModule(L.LightningDataModule):
     """Train and validation loaders (the trainer skips validation when there is no val set). Samplers are
     built here because only now are the world size and rank known, so the same code serves one device and DDP."""
 
-    def __init__(self, train, val=None, batch_size=4, workers=0, seed=0, pin_memory=False):
+    def __init__(
+        self,
+        train: Dataset,
+        val: Dataset | None = None,
+        batch_size: int = 4,
+        workers: int = 0,
+        seed: int = 0,
+        pin_memory: bool = False,
+        start_epoch: int = 0,
+    ):
         super().__init__()
-        self.train_set, self.val_set = train, val
+        self.train_set, self.val_set, self.start_epoch = train, val, start_epoch
         self.batch_size, self.workers, self.seed, self.pin_memory = batch_size, workers, seed, pin_memory
 
     def _loader(self, dataset, sampler):
@@ -147,7 +163,7 @@ class ShardDataModule(L.LightningDataModule):
             persistent_workers=self.workers > 0,
         )
 
-    def train_dataloader(self):
+    def train_dataloader(self) -> DataLoader:
         sampler = EpochSampler(
             self.train_set,
             num_replicas=self.trainer.world_size,
@@ -155,9 +171,13 @@ class ShardDataModule(L.LightningDataModule):
             shuffle=True,
             seed=self.seed,
         )
+        # A resumed fit makes its loader's iterator before it restores the epoch counter and calls set_epoch,
+        # and with workers that iterator draws its first indices at once (with workers 0 the draw came later):
+        # so the sampler must start at the resumed epoch, which train() passes as start_epoch
+        sampler.set_epoch(self.start_epoch)
         return self._loader(self.train_set, sampler)
 
-    def val_dataloader(self):
+    def val_dataloader(self) -> DataLoader:
         sampler = DistributedSampler(
             self.val_set, num_replicas=self.trainer.world_size, rank=self.trainer.global_rank, shuffle=False
         )

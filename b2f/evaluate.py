@@ -14,7 +14,7 @@ from blurgen.core.errors import BlurgenError, first_line
 from blurgen.core.files import atomic_write_text
 
 from .checkpoint import load_model
-from .data import EVAL_FIELDS, ShardDataset, loader_workers
+from .data import EVAL_FIELDS, ShardDataset, loader_workers, to_input
 from .metrics import NAMES, flow_metrics
 
 
@@ -56,7 +56,7 @@ def evaluate(
     per_image = []
     for batch in tqdm(loader, desc=f"eval {split}", unit="img", disable=not progress):
         batch = {k: v.to(dev) for k, v in batch.items()}
-        pred = model.predict(batch["image"])
+        pred = model.predict(to_input(batch["image"]))
         scores = {
             "model": flow_metrics(pred, batch["flow_fwd"], batch["flow_bwd"], batch["valid"]),
             "zero_flow": flow_metrics(torch.zeros_like(pred), batch["flow_fwd"], batch["flow_bwd"], batch["valid"]),

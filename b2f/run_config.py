@@ -13,31 +13,34 @@ SCHEDULES = {"scratch": (300, (100, 150, 200, 250)), "finetune": (120, (60, 80, 
 LR = 1e-4
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed")
 DIRECTIONS = ("fwd", "min")  # the loss's target, see B2FModule
-# options a resumed run may change: they do not alter what is computed
-FREE_ON_RESUME = ("epochs",)
+# options a resumed run may change: they do not alter what is computed (compile: up to float rounding)
+FREE_ON_RESUME = ("epochs", "compile")
+# recorded by train() once the trainer knows them, and checked there (a change needs --new-world-size)
+RECORDED = ("world_size", "global_batch")
 
 
 def run_config(
-    shards,
-    model_config,
+    shards: str | Path,
+    model_config: dict,
     *,
-    split="train",
-    val=None,
-    val_split="test",
-    schedule="scratch",
-    epochs=None,
-    lr=None,
-    milestones=None,
-    batch_size=4,
-    crop=(256, 256),
-    random_crop=False,
-    flip=False,
-    init=None,
-    seed=0,
-    precision="32-true",
-    limit_batches=None,
-    direction="fwd",
-):
+    split: str = "train",
+    val: str | Path | None = None,
+    val_split: str = "test",
+    schedule: str = "scratch",
+    epochs: int | None = None,
+    lr: float | None = None,
+    milestones: list[int] | tuple[int, ...] | None = None,
+    batch_size: int = 4,
+    crop: tuple[int, int] = (256, 256),
+    random_crop: bool = False,
+    flip: bool = False,
+    init: str | Path | None = None,
+    seed: int = 0,
+    precision: str = "32-true",
+    limit_batches: int | None = None,
+    direction: str = "fwd",
+    compile: bool = False,
+) -> dict:
     """Everything that decides the trained weights, with the schedule preset filled in, as JSON-able dict."""
     if schedule not in SCHEDULES:
         raise BlurgenError(f"unknown schedule '{schedule}'; use one of {', '.join(SCHEDULES)}")
@@ -64,6 +67,7 @@ def run_config(
         "precision": precision,
         "direction": direction,
         "limit_batches": limit_batches,
+        "compile": compile,
         "model": dict(model_config),
     }
     return json.loads(json.dumps(config))  # as it will read back from config.json (tuples become lists)
@@ -85,11 +89,13 @@ def _differences(stored, given, prefix=""):
 
 def check_resume(out: Path, config: dict) -> dict:
     """The stored config of RUN, after checking the new one only differs where that is harmless."""
-    path = out / "config.json"
-    if not (out / "checkpoints" / "last.ckpt").is_file() or not path.is_file():
-        raise BlurgenError(f"{out}: no checkpoints/last.ckpt and config.json to resume; drop --resume to start")
-    stored = json.loads(path.read_text())
-    changed = [k for k in stored if k not in FREE_ON_RESUME and stored[k] != config.get(k)]
+    path = Path(out) / "config.json"
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise BlurgenError(f"{path}: cannot read the run's config ({e}); start a new --out") from None
+    stored.setdefault("compile", False)  # runs recorded before the option existed
+    changed = [k for k in stored if k not in FREE_ON_RESUME + RECORDED and stored[k] != config.get(k)]
     if changed:
         differences = list(_differences({k: stored[k] for k in changed}, {k: config.get(k) for k in changed}))
         raise BlurgenError(

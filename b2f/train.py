@@ -1,31 +1,78 @@
 """b2f-train: a run folder with checkpoints, CSV and TensorBoard logs, and the final ``model.pt``.
 
-RUN/config.json      every option that shapes the result (a resumed run must match it, except --epochs)
-RUN/checkpoints/     last.ckpt after every epoch (what --resume continues from), best.ckpt with --val
+RUN/config.json      every option that shapes the result (a resumed run must match it, except --epochs and
+                     --compile), with the world size and global batch it ran on
+RUN/checkpoints/     last.ckpt after every epoch (what --resume continues from), best.ckpt with --val; each
+                     written under a temporary name in that folder and renamed, so a kill or a full disk
+                     leaves the previous one whole
 RUN/csv, RUN/tb      logs; a resumed run writes the next version_N
 RUN/model.pt         config + weights, written when training ends
+
+A run folder is always resumable or restartable: with a finished epoch (last.ckpt) --resume continues it
+and a plain rerun is refused; without one (the run failed or was killed in its first epoch) a rerun starts
+it again and --resume starts it from the first epoch.
 """
 
 import contextlib
 import json
 import logging
+import os
 import sys
 import warnings
 from datetime import timedelta
 from pathlib import Path
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import LambdaCallback, LearningRateMonitor, ModelCheckpoint, Timer
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from blurgen.core.device import resolve_device
 from blurgen.core.errors import BlurgenError
-from blurgen.core.files import atomic_write_text
+from blurgen.core.files import atomic_path, atomic_write_text
 
 from .checkpoint import load_into, read_weights, save_model
 from .data import EVAL_FIELDS, TRAIN_FIELDS, ShardDataModule, ShardDataset, loader_workers
 from .lightning_module import B2FModule
 from .run_config import check_resume, run_config
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints complete or absent: written (and fsynced) under a hidden temporary name in their own
+    folder, then renamed over the old one. Lightning's own writer serialises to memory and then writes the
+    target in place, so a kill or a full disk mid-write left a truncated last.ckpt that nothing could load."""
+
+    def save_checkpoint(self, checkpoint: dict, path: str | os.PathLike, storage_options: object = None) -> None:
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp, open(tmp, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            raise BlurgenError(
+                f"{path}: cannot write the checkpoint ({e.strerror or e}); the previous one is kept: "
+                "make room and continue with --resume"
+            ) from None
+
+
+def check_checkpoint(path: Path) -> int:
+    """The epoch a run continues with from checkpoint ``path`` (saved at an epoch's end); a one-line error
+    if it is not one that --resume can continue from."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ok = isinstance(ckpt, dict) and {"state_dict", "epoch", "loops", "optimizer_states"} <= set(ckpt)
+        reason = "not a b2f-train checkpoint"
+    except Exception as e:  # truncated zip, bad pickle, empty file: all "cannot be read"
+        ok, reason = False, f"unreadable: {type(e).__name__}"
+    if not ok:
+        raise BlurgenError(
+            f"{path}: damaged checkpoint ({reason}); delete it to start the run again from its first epoch "
+            "(b2f-train without --resume), or put back a good copy"
+        )
+    return ckpt["epoch"] + 1
 
 
 def _hardware(device, devices, num_nodes):
@@ -41,8 +88,30 @@ def _hardware(device, devices, num_nodes):
 class _JobTimer(Timer):
     """Lightning's Timer, but a resumed run gets a fresh budget (it is a job's time limit, not the run's)."""
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict) -> None:
         pass
+
+
+def _check_world_size(out, config, world_size, allow_change):
+    """Record the world size and global batch in ``config``; True when a resumed run changes them (refused
+    unless ``allow_change``: each step then averages another number of samples, and the epoch's order of
+    samples per process differs from the uninterrupted run's)."""
+    stored = config.get("world_size")
+    config["world_size"], config["global_batch"] = world_size, world_size * config["batch_size"]
+    if stored is None or stored == world_size:  # None: a new run, or one recorded before the world size was
+        return False
+    if not allow_change:
+        raise BlurgenError(
+            f"{out}: run was trained on {stored} processes (global batch {stored * config['batch_size']}), "
+            f"this one has {world_size}; pass --new-world-size to continue anyway, or match --devices/--num-nodes"
+        )
+    _say(f"{out}: continuing on {world_size} processes instead of {stored}; global batch now {config['global_batch']}")
+    return True
+
+
+def _say(line):
+    if int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0))) == 0:
+        print(line, file=sys.stderr)
 
 
 def _quiet_lightning():
@@ -63,28 +132,42 @@ def train(
     out,
     model_config,
     *,
-    resume=False,
-    device="auto",
-    devices="auto",
-    num_nodes=1,
-    workers=None,
-    max_minutes=None,
-    progress=True,
-    allow_incomplete=False,
+    resume: bool = False,
+    device: str = "auto",
+    devices: int | str = "auto",
+    num_nodes: int = 1,
+    workers: int | None = None,
+    max_minutes: float | None = None,
+    progress: bool = True,
+    new_world_size: bool = False,
+    allow_incomplete: bool = False,
     **options,
-):
+) -> B2FModule:
     """Train into the run folder ``out``; returns the trained LightningModule (on rank 0 also RUN/model.pt).
 
     ``options`` are those of :func:`run_config`. With ``resume`` the run continues exactly from
-    RUN/checkpoints/last.ckpt (the end of the last finished epoch) up to ``epochs``. ``max_minutes``
+    RUN/checkpoints/last.ckpt (the end of the last finished epoch) up to ``epochs``; on another world size
+    (devices × nodes) only with ``new_world_size``, since the samples each step sees change. ``max_minutes``
     stops at the first epoch end past that time (a later --resume continues exactly).
     """
     out = Path(out)
     config = run_config(shards, model_config, **options)
+    last, start_epoch = out / "checkpoints" / "last.ckpt", 0
+    started = (out / "config.json").exists() or (out / "checkpoints").exists()
     if resume:
+        if not (out / "config.json").is_file():
+            raise BlurgenError(f"{out}: no config.json, nothing to resume; drop --resume to start a run there")
         config = check_resume(out, config)
-    elif (out / "checkpoints").exists() or (out / "config.json").exists():
-        raise BlurgenError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
+        if last.exists():
+            start_epoch = check_checkpoint(last)
+        else:
+            _say(f"{out}: no epoch finished before it stopped; starting from the first")
+            resume = False
+    elif started:
+        if last.exists():
+            raise BlurgenError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
+        _say(f"{out}: an earlier start finished no epoch; starting again")
+    ckpt_path = last if resume else None
     hardware = _hardware(device, devices, num_nodes)
     crop = tuple(config["crop"])
     train_set = ShardDataset(
@@ -116,6 +199,7 @@ def train(
         workers=loader_workers() if workers is None else workers,
         seed=config["seed"],
         pin_memory=hardware["accelerator"] == "gpu",
+        start_epoch=start_epoch,
     )
     # last.ckpt: overwritten after every epoch, what --resume continues from; best.ckpt: lowest val min-EPE
     checkpoints = [ModelCheckpoint(dirpath=out / "checkpoints", filename="last", enable_version_counter=False)]
@@ -132,7 +216,7 @@ def train(
 
     def record(trainer, _):
         # written once every process is past the "already holds a run" check (fit starts after DDP's rendezvous)
-        if trainer.is_global_zero and not resume:
+        if trainer.is_global_zero and (not resume or changed_world):
             out.mkdir(parents=True, exist_ok=True)
             atomic_write_text(out / "config.json", json.dumps(config, indent=2) + "\n")
 
@@ -148,6 +232,8 @@ def train(
         enable_model_summary=False,
         enable_progress_bar=progress,
         log_every_n_steps=min(50, len(train_set) // config["batch_size"] or 1),
+        benchmark=True,  # cudnn picks the fastest convolution algorithms for the fixed crop size
+        plugins=[AtomicCheckpointIO()],
         callbacks=[
             *checkpoints,
             LearningRateMonitor("epoch"),
@@ -156,10 +242,11 @@ def train(
         ],
         logger=[CSVLogger(out, name="csv"), TensorBoardLogger(out, name="tb", default_hp_metric=False)],
     )
+    changed_world = _check_world_size(out, config, trainer.world_size, new_world_size)
+    if config["compile"]:
+        module.model.compile()  # in place: the state_dict keeps its key names (no "_orig_mod." prefix)
     with contextlib.redirect_stdout(sys.stderr):  # Lightning's bars print to stdout; ours stays for results
-        trainer.fit(
-            module, datamodule=data, ckpt_path=out / "checkpoints" / "last.ckpt" if resume else None, weights_only=True
-        )
+        trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
     if trainer.is_global_zero:
         save_model(out / "model.pt", module.model, config["model"])
     return module

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import ModelConfig
 from .layers import DenseBlock, conv, deconv
 
 
@@ -16,7 +17,7 @@ class STN(nn.Module):
     """Affine spatial transformer. The localisation net ends in global average pooling, so it takes any
     input size; its last layer starts at zero weight and identity bias, i.e. as the identity transform."""
 
-    def __init__(self, in_ch, width):
+    def __init__(self, in_ch: int, width: int):
         super().__init__()
         self.features = nn.Sequential(
             conv(in_ch, width, stride=2),
@@ -31,28 +32,35 @@ class STN(nn.Module):
             self.theta.weight.zero_()
             self.theta.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]))
 
-    def forward(self, x):
-        theta = self.theta(self.features(x)).view(-1, 2, 3)
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Under mixed precision the transform, grid and sampling stay in float32: a bf16 scale of 1 is
+        only known to 1/128, i.e. 2 px at the edge of a 512-wide map, and bf16 grid coordinates cannot tell
+        neighbouring columns apart past 256 pixels (the same reason blurgen.core.flow.warp builds its grid in
+        float32)."""
+        features = self.features(x)
+        with torch.autocast(x.device.type, enabled=False):
+            theta = self.theta(features.float()).view(-1, 2, 3)
+            grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+            out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        return out.to(x.dtype)
 
 
 class RefiningBlock(nn.Module):
     """Five densely connected 3×3 convs: four of ``growth`` channels, the fifth maps all of them to V^l."""
 
-    def __init__(self, in_ch, growth, out_ch):
+    def __init__(self, in_ch: int, growth: int, out_ch: int):
         super().__init__()
         self.dense = DenseBlock(in_ch, (growth,) * 4)
         self.out = conv(self.dense.out_channels, out_ch)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(self.dense(x))
 
 
 class FeatureDecoder(nn.Module):
     """Decodes one end frame (first or last); the model holds two with separate weights."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
         ch = cfg.enc_channels
         self.stns = nn.ModuleList(STN(c, cfg.stn_channels) for c in ch) if cfg.stn else None
@@ -66,7 +74,7 @@ class FeatureDecoder(nn.Module):
         else:
             self.ups = self.rbs = None
 
-    def forward(self, encoded):
+    def forward(self, encoded: list[torch.Tensor]) -> list[torch.Tensor]:
         """``encoded``: U_e of levels 1..6, finest first -> V of levels 1..6, finest first."""
         decoded, coarser = [None] * len(encoded), None
         for l in reversed(range(len(encoded))):

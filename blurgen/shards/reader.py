@@ -70,9 +70,14 @@ class ShardReader:
         return [name for name in ALL_FIELDS if name in self._file(k)]
 
     def read(
-        self, index: int, crop: tuple[int, int, int, int] | None = None, fields: Sequence[str] = ARRAY_FIELDS
+        self,
+        index: int,
+        crop: tuple[int, int, int, int] | None = None,
+        fields: Sequence[str] = ARRAY_FIELDS,
+        meta: bool = True,
     ) -> dict:
-        """Sample ``index`` as a dict of numpy arrays plus ``meta``.
+        """Sample ``index`` as a dict of numpy arrays plus ``meta`` (parsed JSON; left out with ``meta=False``,
+        as a training loader does, which reads only arrays).
 
         ``crop=(y, x, h, w)`` reads just that window: with spatial chunks this touches about the
         crop's own bytes, not the frame's.
@@ -88,7 +93,8 @@ class ShardReader:
                 raise ValueError(f"crop {crop} outside the {H}x{W} sample {index}")
             sl = (i, slice(y, y + h), slice(x, x + w))
         out = {name: f[name][sl] for name in fields}
-        out["meta"] = json.loads(f["meta"][i])
+        if meta:
+            out["meta"] = json.loads(f["meta"][i])
         return out
 
     def meta(self, index: int) -> dict:

@@ -22,11 +22,17 @@ def test_weights_are_the_papers():
 
 
 @pytest.mark.parametrize("masked", [False, True])
-def test_perfect_prediction_costs_exactly_zero(masked):
-    target = random_flow(0)
+def test_perfect_prediction_costs_zero(masked):
+    """A constant motion (a different one per sample) is that motion / 2^s in level-s pixels at every pixel of
+    every level, masked or not: predicting exactly that costs nothing. (Built by hand, not with resize_target.)"""
+    motion = torch.tensor([[12.8, -6.4], [-3.0, 5.5]])
+    target = motion[:, :, None, None].expand(2, 2, H, W).contiguous()
     valid = (torch.rand(2, H, W, generator=torch.Generator().manual_seed(1)) > 0.3) if masked else None
-    flows = [resize_target(target, size, valid)[0] for size in SIZES]
-    assert multiscale_loss(flows, target, valid).item() == 0.0
+    flows = [motion[:, :, None, None].expand(2, 2, h, w) / 2**s for (h, w), s in zip(SIZES, range(6, 0, -1))]
+    assert multiscale_loss(flows, target, valid).item() == pytest.approx(0, abs=1e-4)
+    # and one level-pixel off anywhere is not free
+    flows[-1] = flows[-1] + 1
+    assert multiscale_loss(flows, target, valid).item() > 0.005 * PIXELS[-1] * 0.3 * math.sqrt(2) * 2 / 20
 
 
 def test_constant_flow_is_expressed_in_each_levels_pixels():
@@ -43,15 +49,19 @@ def test_constant_flow_is_expressed_in_each_levels_pixels():
 
 
 def test_resizing_averages_the_cell():
-    """u = x (a ramp): coarse pixel X covers fine pixels s·X .. s·X + s - 1, whose mean is s·X + (s - 1)/2,
-    i.e. X + (s - 1)/(2s) in level pixels (away from the borders, where the filter is cut)."""
+    """u = 1 on every s-th column, 0 elsewhere: an antialiased (triangle, s wide) resize gives each coarse
+    pixel the mean of its cell, 1/s, i.e. 1/s² in level pixels; plain bilinear sampling falls between two
+    zero columns (s·X + (s − 1)/2) and gives 0. A ramp cannot tell the two apart; this pattern can."""
     target = torch.zeros(1, 2, H, W)
-    target[:, 0] = torch.arange(W, dtype=torch.float32)
-    for s in (2, 4, 8):
-        gt, _ = resize_target(target, (H // s, W // s))
-        xs = torch.arange(W // s, dtype=torch.float32)
-        torch.testing.assert_close(gt[0, 0, :, 2:-2], (xs + (s - 1) / (2 * s)).expand(H // s, -1)[:, 2:-2])
+    target[:, 0, :, ::8] = 1.0
+    for s in (4, 8):
+        pattern = torch.zeros(1, 2, H, W)
+        pattern[:, 0, :, ::s] = 1.0
+        gt, _ = resize_target(pattern, (H // s, W // s))
+        torch.testing.assert_close(gt[0, 0, 1:-1, 1:-1], torch.full((H // s - 2, W // s - 2), 1 / s**2))
         assert gt[0, 1].abs().max() == 0
+        plain = torch.nn.functional.interpolate(pattern, size=(H // s, W // s), mode="bilinear", align_corners=False)
+        assert plain.abs().max() == 0  # what a non-antialiased resize would have produced
 
 
 def test_one_wrong_level_costs_its_weight_times_the_summed_error():
@@ -102,6 +112,37 @@ def test_gradient_of_a_perfect_prediction_is_finite():
     flows = [resize_target(target, size)[0].requires_grad_() for size in SIZES]
     multiscale_loss(flows, target).backward()
     assert all(torch.isfinite(f.grad).all() for f in flows)
+
+
+def test_min_direction_loss_matches_the_per_sample_loop():
+    """B2FModule's "min" loss (one batched pass over both targets) equals the mean over samples of
+    min(loss vs flow_fwd, loss vs flow_bwd) computed one sample at a time, with masks."""
+    from helpers import tiny_model_config
+
+    from b2f.lightning_module import B2FModule
+
+    gen = torch.Generator().manual_seed(7)
+    fwd, bwd = random_flow(8, batch=3), random_flow(9, batch=3)
+    valid = torch.rand(3, H, W, generator=gen) > 0.2
+    flows = [torch.randn(3, 2, h, w, generator=gen) for h, w in SIZES]
+    flows[-1][1] = resize_target(bwd[1:2], SIZES[-1])[0][0]  # sample 1 is closer to its backward flow
+    loop = [
+        min(multiscale_loss([f[i : i + 1] for f in flows], t[i : i + 1], valid[i : i + 1]).item() for t in (fwd, bwd))
+        for i in range(3)
+    ]
+    module = B2FModule(tiny_model_config(), direction="min")
+    batch = {"flow_fwd": fwd, "flow_bwd": bwd, "valid": valid, "image": torch.zeros(3, 3, H, W)}
+    assert module.loss(flows, batch).item() == pytest.approx(sum(loop) / 3, rel=1e-5)
+
+
+def test_loss_copies_nothing_from_the_host():
+    """No tensor is made from Python numbers per call (a host-to-device copy, and a sync, on a GPU)."""
+    target = random_flow(10)
+    valid = torch.ones(2, H, W, dtype=torch.bool)
+    flows = [torch.zeros(2, 2, h, w) for h, w in SIZES]
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        multiscale_loss(flows, target, valid)
+    assert not {"aten::lift_fresh", "aten::scalar_tensor"} & {e.name for e in prof.events()}
 
 
 def test_needs_six_levels():

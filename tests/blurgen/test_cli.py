@@ -82,14 +82,20 @@ def test_average_frames_rounds_exactly():
     assert average_frames(dark_bright, gamma=2.2).ravel()[0] == round(255 * 0.5 ** (1 / 2.2))
 
 
-def test_device_resolution():
-    assert resolve_device("cpu").type == "cpu"
-    assert resolve_device("auto").type in ("cpu", "cuda")
+def test_device_resolution(monkeypatch):
+    """auto is CUDA exactly when torch sees a GPU (both cases forced); cuda without one is an error."""
     import torch
 
-    if not torch.cuda.is_available():
-        with pytest.raises(BlurgenError, match="no CUDA device"):
-            resolve_device("cuda")
+    for present, expected in ((True, "cuda"), (False, "cpu")):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda present=present: present)
+        assert resolve_device("auto") == torch.device(expected)
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(BlurgenError, match="no CUDA device"):
+        resolve_device("cuda")  # torch.cuda.is_available() is still forced False here
+    with pytest.raises(BlurgenError, match="no CUDA device"):
+        resolve_device("cuda:1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
     with pytest.raises(BlurgenError, match="unknown device"):
         resolve_device("tpu")
 

@@ -30,14 +30,54 @@ def direct(feat1, feat2, radius):
     return out
 
 
+def shifted_loop(feat1, feat2, radius):
+    """The cost volume as it was computed before the windowed formulation: one product per shift."""
+    _, channels, height, width = feat1.shape
+    size = 2 * radius + 1
+    padded = torch.nn.functional.pad(feat2, (radius,) * 4)
+    costs = [
+        (feat1 * padded[:, :, dy : dy + height, dx : dx + width]).sum(1) for dy in range(size) for dx in range(size)
+    ]
+    return torch.stack(costs, 1) / channels
+
+
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("method", ["windows", "shifts"])
 @pytest.mark.parametrize("radius", [1, 4])
-def test_matches_direct_computation(device, radius):
+def test_matches_direct_computation(device, method, radius):
     gen = torch.Generator().manual_seed(radius)
     feat1, feat2 = (torch.randn(2, 3, 5, 7, generator=gen) for _ in range(2))
-    out = correlation(feat1.to(device), feat2.to(device), radius).cpu()
+    out = correlation(feat1.to(device), feat2.to(device), radius, method=method).cpu()
     assert out.shape == (2, (2 * radius + 1) ** 2, 5, 7)
     torch.testing.assert_close(out.double(), direct(feat1, feat2, radius), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_windows_equal_the_shifted_loop_in_values_and_gradients(device):
+    """float32, the sizes and widths of B2F-net's level 3 at a 256² crop: values and both inputs' gradients
+    (under a random upstream gradient) within 1e-5 of the per-shift loop."""
+    gen = torch.Generator().manual_seed(4)
+    feat1, feat2 = (torch.randn(2, 64, 32, 32, generator=gen).to(device) for _ in range(2))
+    upstream = torch.randn(2, 81, 32, 32, generator=gen).to(device)
+    results = []
+    for fn in (lambda a, b: correlation(a, b, 4, method="windows"), lambda a, b: shifted_loop(a, b, 4)):
+        a, b = feat1.clone().requires_grad_(), feat2.clone().requires_grad_()
+        out = fn(a, b)
+        out.backward(upstream)
+        results.append((out, a.grad, b.grad))
+    for ours, loop in zip(*results):
+        torch.testing.assert_close(ours, loop, rtol=0, atol=1e-5)
+
+
+def test_auto_picks_shifts_on_the_cpu():
+    """Same numbers either way; "auto" is the CPU's faster one (see the module docstring)."""
+    gen = torch.Generator().manual_seed(5)
+    feat1, feat2 = (torch.randn(1, 4, 6, 6, generator=gen) for _ in range(2))
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        correlation(feat1, feat2, 2)
+    assert [e.name for e in prof.events()].count("aten::sum") == 25  # one per shift
+    with pytest.raises(ValueError, match="unknown correlation method"):
+        correlation(feat1, feat2, 2, method="fft")
 
 
 def test_matches_ptlflow_sampler():
@@ -61,4 +101,5 @@ def test_peak_at_the_true_shift():
 def test_gradients_match_finite_differences():
     gen = torch.Generator().manual_seed(3)
     feat1, feat2 = (torch.randn(1, 2, 4, 5, generator=gen, dtype=torch.float64, requires_grad=True) for _ in range(2))
-    assert torch.autograd.gradcheck(lambda a, b: correlation(a, b, 2), (feat1, feat2))
+    for method in ("windows", "shifts"):
+        assert torch.autograd.gradcheck(lambda a, b, m=method: correlation(a, b, 2, method=m), (feat1, feat2))
