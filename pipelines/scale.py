@@ -35,7 +35,14 @@ class Scale:
     gong: dict = field(default_factory=lambda: {"per_image": 8})
     deblur_prior: tuple = ("epll", {})
     segmentation: dict = field(
-        default_factory=lambda: {"count": 10000, "test_count": 200, "size": (256, 256), "max_disp": 30.0, "objects": 4}
+        default_factory=lambda: {
+            "count": 10000,
+            "test_count": 200,
+            "size": (256, 256),
+            "min_disp": 4.0,
+            "max_disp": 30.0,
+            "objects": 4,
+        }
     )
     seed: int = 0
 
@@ -74,7 +81,7 @@ SMOKE = Scale(
     bsds={"count": 3, "size": (96, 128)},
     gong={"per_image": 4},
     deblur_prior=("hyper-laplacian", {}),
-    segmentation={"count": 24, "test_count": 8, "size": (64, 64), "max_disp": 8.0, "objects": 2},
+    segmentation={"count": 24, "test_count": 8, "size": (64, 64), "min_disp": 2.0, "max_disp": 8.0, "objects": 2},
 )
 
 SCALES = {"full": FULL, "smoke": SMOKE}

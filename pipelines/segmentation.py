@@ -55,7 +55,7 @@ def _render(run: Path, table: Table) -> list[str]:
     made = result(run, stage.inputs["shards"])["summary"]["samples"]
     lines = format_table({**report, "shards": stage.inputs["shards"].name}).splitlines()  # not ".../out"
     lines.append(
-        f"\n- Data: {made['test']} synthetic test scenes (`{stage.inputs['shards'].name}`); B2F-net trained on "
+        f"\n- Test data: {made['test']} synthetic scenes (`{stage.inputs['shards'].name}`); B2F-net trained on "
         f"{trained['train_samples']} other scenes of the same source × {trained['epochs']} epochs "
         f"({trained['steps']} steps), from scratch (`{stage.inputs['model'].name}`); `{stage.name}`"
     )
@@ -71,10 +71,11 @@ def segmentation(scale: Scale, roots: dict, hw: Hardware) -> Table:
     trained = train_stage("train-synthetic-moving", shards, scale.model, scale.train_options("finetune"), hw)
     stage = segment_stage("segment-synthetic-moving", trained, shards, hw)
     h, w = options.size
+    low = "up to" if options.min_disp is None else f"{options.min_disp:g} to"
     notes = [
         f"Data: `blurgen synthetic`, {h}×{w} scenes, camera motion plus up to {options.objects} independently "
-        f"moving patches, largest flow up to {options.max_disp:g} px; the `moving` masks are exact. B2F-net: the "
-        "120-epoch (fine-tune) schedule from scratch on the train split, central crops of "
+        f"moving patches, largest flow {low} {options.max_disp:g} px; the `moving` masks are exact. B2F-net: the "
+        f"fine-tune schedule ({scale.epochs['finetune']} epochs) from scratch on the train split, central crops of "
         f"{scale.crop[0]}×{scale.crop[1]}.",
         "Masks: `b2f.motionseg.segment` (the camera's motion fitted robustly by RANSAC, the residual flow "
         "thresholded and cleaned) on the ground-truth flow (the method's upper bound) and on B2F-net's flow; "
