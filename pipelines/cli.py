@@ -1,10 +1,11 @@
 """b2f-reproduce: the paper's tables as resumable stage pipelines under one run folder.
 
-    b2f-reproduce table1|table2|table3|all --out RUN [--scale smoke|full] [--monkaa ROOT --gopro ROOT --nfs ROOT
-                                                    --bsds ROOT]
+    b2f-reproduce table1|table2|table3|segmentation|all --out RUN [--scale smoke|full]
+                  [--monkaa ROOT --gopro ROOT --nfs ROOT --bsds ROOT]
 
-A rerun skips the stages that finished and resumes the one that was interrupted; RUN/tables.md holds
-the tables, RUN/progress.json each stage's state.
+``segmentation``: the paper's downstream task (moving-object masks from the flow), measured. A rerun skips
+the stages that finished and resumes the one that was interrupted; RUN/tables.md holds the tables,
+RUN/progress.json each stage's state.
 """
 
 import shlex
@@ -22,11 +23,12 @@ from .estimate import format_estimate
 from .flow_tables import table1, table3
 from .report import Table, write_tables
 from .scale import SCALES, Scale
+from .segmentation import segmentation
 from .stage import run_stages
 from .steps import Hardware
 from .table2 import table2
 
-TABLES = {"table1": table1, "table2": table2, "table3": table3}
+TABLES = {"table1": table1, "table2": table2, "table3": table3, "segmentation": segmentation}
 
 
 def build(tables: Sequence[str], scale: Scale, roots: dict, hw: Hardware) -> list[Table]:

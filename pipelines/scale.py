@@ -18,7 +18,8 @@ class Scale:
     ``floor_tree``: those of the synthetic frame tree the label noise floor is measured on at full
     scale; ``labeller``: HighspeedOptions' flow and ckpt; ``bsds``: the smoke photos in BSDS500's
     layout (None: --bsds); ``gong``: GongOptions fields of the training shards (the test shards take
-    one draw per image); ``deblur_prior``: (name, fit_prior options)."""
+    one draw per image); ``deblur_prior``: (name, fit_prior options); ``segmentation``: SyntheticOptions
+    fields of the downstream segmentation's shards (moving patches, exact masks)."""
 
     name: str
     model: dict = field(default_factory=lambda: dataclasses.asdict(ModelConfig()))
@@ -33,6 +34,16 @@ class Scale:
     bsds: dict | None = None
     gong: dict = field(default_factory=lambda: {"per_image": 8})
     deblur_prior: tuple = ("epll", {})
+    segmentation: dict = field(
+        default_factory=lambda: {
+            "count": 10000,
+            "test_count": 200,
+            "size": (256, 256),
+            "min_disp": 4.0,
+            "max_disp": 30.0,
+            "objects": 4,
+        }
+    )
     seed: int = 0
 
     def train_options(self, schedule: str) -> dict:
@@ -70,6 +81,7 @@ SMOKE = Scale(
     bsds={"count": 3, "size": (96, 128)},
     gong={"per_image": 4},
     deblur_prior=("hyper-laplacian", {}),
+    segmentation={"count": 24, "test_count": 8, "size": (64, 64), "min_disp": 2.0, "max_disp": 8.0, "objects": 2},
 )
 
 SCALES = {"full": FULL, "smoke": SMOKE}

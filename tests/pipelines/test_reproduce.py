@@ -7,6 +7,7 @@ import pytest
 from helpers import tiny_model_config
 
 import pipelines.steps
+from b2f.motionseg import segment
 from blurgen.core.errors import BlurgenError
 from blurgen.shards import ShardReader
 from pipelines.cli import build, main, reproduce
@@ -26,6 +27,7 @@ TINY = Scale(
     bsds={"count": 2, "size": (64, 64)},
     gong={"per_image": 2},
     deblur_prior=("hyper-laplacian", {}),
+    segmentation={"count": 4, "test_count": 4, "size": (64, 64), "max_disp": 6.0, "objects": 2},
 )
 HW = Hardware("cpu", 1, 1, progress=False)
 KILLED = "train-gopro-norb"
@@ -152,3 +154,49 @@ def test_estimate_counts_each_training_stages_steps_from_its_shards(interrupted)
     for r in rows:
         assert r["samples"] == samples and r["steps"] == -(-samples // TINY.batch_size) * TINY.epochs["finetune"]
         assert r["s_per_step"] > 0 and r["hours"] == pytest.approx(r["steps"] * r["s_per_step"] / 3600)
+
+
+@pytest.fixture(scope="module")
+def segmented(tmp_path_factory):
+    """The segmentation table run twice: (run, records after the first run, after the second, tables.md)."""
+    run = tmp_path_factory.mktemp("segmentation") / "run"
+    reproduce(["segmentation"], run, TINY, {}, HW, "b2f-reproduce segmentation")
+    first = _records(run)
+    path = reproduce(["segmentation"], run, TINY, {}, HW, "b2f-reproduce segmentation")
+    return run, first, _records(run), path.read_text()
+
+
+def test_segmentation_table_scores_against_the_test_shards_moving_masks(segmented):
+    run, first, second, text = segmented
+    assert sorted(n.rsplit("-", 1)[0] for n in first) == [
+        "segment-synthetic-moving",
+        "synthetic-moving",
+        "train-synthetic-moving",
+    ]
+    assert second == first  # the rerun skipped every finished stage
+    assert "pictures only" in text and "b2f-reproduce segmentation" in text
+    rows = {r[0]: r[1:] for r in _section(text, "Downstream: moving-object segmentation")}
+    assert list(rows) == ["flow: ground truth", "flow: B2F-net", "baseline: no object", "baseline: largest blur"]
+    # marking nothing finds no true pixel: IoU and F1 are 0 by their definitions
+    assert rows["baseline: no object"][:4] == ["0.0"] * 4
+    # the truth from the shards: numpy's count of `moving` over the test split
+    shards = _stage_out(run, "synthetic-moving-")
+    reader = ShardReader(shards, "test")
+    masks = [reader.read(i, fields=("moving",))["moving"] > 0 for i in range(len(reader))]
+    moving = sum(int(m.sum()) for m in masks)
+    assert moving > 0
+    report = json.loads((_stage_out(run, "segment-") / "segmentation.json").read_text())
+    assert all(m["tp"] + m["fn"] == moving for m in report["methods"].values())
+    # the ground-truth-flow row: the method's masks on flow_fwd, IoU and F1 pooled by their definitions
+    found = [segment(reader.read(i, fields=("flow_fwd",))["flow_fwd"]).mask for i in range(len(reader))]
+    tp = sum(int((f & m).sum()) for f, m in zip(found, masks))
+    fp = sum(int((f & ~m).sum()) for f, m in zip(found, masks))
+    fn = moving - tp
+    assert rows["flow: ground truth"][:2] == [
+        f"{100 * tp / (tp + fp + fn):.1f}",
+        f"{200 * tp / (2 * tp + fp + fn):.1f}",
+    ]
+    head = f"{len(masks)} images of {shards.parent.name} [test], {sum(m.any() for m in masks)} with moving objects"
+    assert head in text and f"({100 * moving / sum(m.size for m in masks):.1f}% of pixels move)" in text
+    figure = (_stage_out(run, "segment-") / "segmentation.png").relative_to(run).as_posix()
+    assert f"]({figure})" in text and (run / figure).is_file()
