@@ -2,6 +2,7 @@
 config, so the model is rebuilt without flags. Loading uses ``torch.load(weights_only=True)``: a
 checkpoint cannot run code."""
 
+import os
 from pathlib import Path
 
 import torch
@@ -14,7 +15,7 @@ from .model import build_model
 FORMAT, VERSION = "b2f-model", 1
 
 
-def read_weights(path):
+def read_weights(path: str | os.PathLike) -> tuple[dict, dict]:
     """``(model_config dict, state_dict)`` from a Lightning checkpoint or an exported model file."""
     path = Path(path)
     if not path.is_file():
@@ -38,7 +39,7 @@ def read_weights(path):
     return dict(config), {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
 
 
-def load_into(model, state_dict, path):
+def load_into(model: torch.nn.Module, state_dict: dict, path: str | os.PathLike) -> None:
     """Copy weights into ``model``; a file made for another architecture is a one-line error."""
     try:
         model.load_state_dict(state_dict)
@@ -48,7 +49,7 @@ def load_into(model, state_dict, path):
         ) from None
 
 
-def load_model(path, device="cpu"):
+def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict]:
     """The model stored in ``path``, in eval mode on ``device``, and its config."""
     config, state_dict = read_weights(path)
     try:
@@ -59,7 +60,7 @@ def load_model(path, device="cpu"):
     return model.eval().to(device), config
 
 
-def save_model(path, model, config):
+def save_model(path: str | os.PathLike, model: torch.nn.Module, config: dict) -> None:
     """Write the exported model file (config + weights only) atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

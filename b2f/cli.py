@@ -21,7 +21,7 @@ allow_incomplete_option = click.option(
 )
 
 
-def parse_crop(ctx, param, value):
+def parse_crop(ctx: click.Context | None, param: click.Parameter | None, value: str) -> tuple[int, int]:
     """``256`` or ``HxW`` -> (H, W)."""
     try:
         parts = [int(v) for v in value.lower().split("x")]
@@ -33,7 +33,7 @@ def parse_crop(ctx, param, value):
         raise click.BadParameter(f"'{value}' is not N or HxW, e.g. 256 or 256x384") from None
 
 
-def parse_devices(ctx, param, value):
+def parse_devices(ctx: click.Context | None, param: click.Parameter | None, value: str) -> int | str:
     if value == "auto":
         return value
     try:
@@ -231,13 +231,13 @@ def predict_command(ckpt, images, out, fmt, max_side, device):
     click.echo(f"{out}: {len(written)} flows (.{fmt}) and colour images")
 
 
-def train(argv=None):
+def train(argv: list[str] | None = None) -> None:
     run(train_command, argv)
 
 
-def evaluate(argv=None):
+def evaluate(argv: list[str] | None = None) -> None:
     run(evaluate_command, argv)
 
 
-def predict(argv=None):
+def predict(argv: list[str] | None = None) -> None:
     run(predict_command, argv)

@@ -128,9 +128,9 @@ def _quiet_lightning():
 
 
 def train(
-    shards,
-    out,
-    model_config,
+    shards: str | os.PathLike,
+    out: str | os.PathLike,
+    model_config: dict,
     *,
     resume: bool = False,
     device: str = "auto",
@@ -141,7 +141,7 @@ def train(
     progress: bool = True,
     new_world_size: bool = False,
     allow_incomplete: bool = False,
-    **options,
+    **options: object,
 ) -> B2FModule:
     """Train into the run folder ``out``; returns the trained LightningModule (on rank 0 also RUN/model.pt).
 

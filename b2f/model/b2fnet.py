@@ -25,7 +25,7 @@ class B2FNet(nn.Module):
         init_weights(self)  # convolutions only: the STNs' identity start (linear layers) stays
         self.estimator.reset_upsamplers()
 
-    def forward(self, image):
+    def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
         """``image``: B×3×H×W RGB in [0, 1], H and W multiples of 64.
 
         Returns the 6 supervised flows, coarsest first: entry i is level 6 - i, of size H/2^(6-i) × W/2^(6-i),
@@ -43,7 +43,7 @@ class B2FNet(nn.Module):
         return self.estimator(self.decode_first(encoded), self.decode_last(encoded))
 
     @torch.no_grad()
-    def predict(self, image):
+    def predict(self, image: torch.Tensor) -> torch.Tensor:
         """B×2×H×W flow in full-resolution pixels for any H, W (replicate-pads to a multiple of 64, crops back).
 
         The finest estimate (1/2 resolution) is upsampled bilinearly and its values doubled.
@@ -56,6 +56,6 @@ class B2FNet(nn.Module):
         return flow[:, :, :height, :width]
 
 
-def build_model(config):
+def build_model(config: dict | ModelConfig) -> nn.Module:
     """A B2FNet from ``dataclasses.asdict(ModelConfig)`` (e.g. read back from a checkpoint's JSON)."""
     return B2FNet(ModelConfig.from_dict(dict(config)))

@@ -44,7 +44,7 @@ class ModelConfig:
             raise ValueError("context_widths needs 6 entries (the dilated convs before the prediction conv)")
 
     @classmethod
-    def from_dict(cls, config):
+    def from_dict(cls, config: dict) -> "ModelConfig":
         """Build from a (JSON-loaded) dict; unknown keys are an error, missing ones take their defaults."""
         unknown = set(config) - {f.name for f in fields(cls)}
         if unknown:

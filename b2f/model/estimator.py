@@ -13,12 +13,15 @@ Without correlation (``correlate=False``) the same stack is the U-net ablation's
 concat(U_e^l, ↑V_f^{l+1}, ↑f^{l+1}) only.
 """
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from blurgen.core.flow import warp
 
+from .config import ModelConfig
 from .correlation import correlation
 from .layers import DenseBlock, conv, deconv, init_flow_upsampler
 
@@ -26,7 +29,7 @@ from .layers import DenseBlock, conv, deconv, init_flow_upsampler
 class ContextNetwork(nn.Module):
     DILATIONS = (1, 2, 4, 8, 16, 1)
 
-    def __init__(self, in_ch, widths):
+    def __init__(self, in_ch: int, widths: Sequence[int]):
         super().__init__()
         layers = []
         for width, dilation in zip(widths, self.DILATIONS):
@@ -35,12 +38,12 @@ class ContextNetwork(nn.Module):
         layers.append(conv(in_ch, 2, relu=False))  # the 7th, dilation 1: the flow residual
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
 
 class FlowEstimator(nn.Module):
-    def __init__(self, cfg, correlate=True):
+    def __init__(self, cfg: ModelConfig, correlate: bool = True):
         super().__init__()
         self.radius = cfg.corr_range if correlate else None
         n_corr = (2 * cfg.corr_range + 1) ** 2 if correlate else 0
@@ -56,11 +59,11 @@ class FlowEstimator(nn.Module):
                 self.up_feats.append(deconv(dense.out_channels, 2))
         self.context = ContextNetwork(self.decoders[0].out_channels + 2, cfg.context_widths)
 
-    def reset_upsamplers(self):
+    def reset_upsamplers(self) -> None:
         for layer in self.up_flows:
             init_flow_upsampler(layer)
 
-    def forward(self, first, last=None):
+    def forward(self, first: list[torch.Tensor], last: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
         """``first`` (and ``last`` when correlating): feature pyramids finest first.
 
         Returns flows f^6 .. f^1, coarsest first, each in pixels of its level.

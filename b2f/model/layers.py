@@ -1,21 +1,23 @@
 """Building blocks shared by the feature decoders and the flow estimator."""
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
 
-def conv(in_ch, out_ch, stride=1, dilation=1, relu=True):
+def conv(in_ch: int, out_ch: int, stride: int = 1, dilation: int = 1, relu: bool = True) -> nn.Module:
     """3×3 convolution (ReLU after it, as the paper has for every layer but the flow predictions)."""
     layer = nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=dilation, dilation=dilation)
     return nn.Sequential(layer, nn.ReLU(inplace=True)) if relu else layer
 
 
-def deconv(in_ch, out_ch):
+def deconv(in_ch: int, out_ch: int) -> nn.ConvTranspose2d:
     """The paper's 4×4 stride-2 transposed convolution: exactly doubles the size."""
     return nn.ConvTranspose2d(in_ch, out_ch, 4, stride=2, padding=1)
 
 
-def init_weights(module):
+def init_weights(module: nn.Module) -> None:
     """He initialisation as in PWC-Net; modules that need a special start are re-initialised afterwards."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -23,7 +25,7 @@ def init_weights(module):
             nn.init.zeros_(m.bias)
 
 
-def init_flow_upsampler(layer):
+def init_flow_upsampler(layer: nn.ConvTranspose2d) -> None:
     """Start a 2→2 channel ``deconv`` as bilinear ×2 upsampling that also doubles the values, i.e. a flow in
     pixels of level l+1 becomes the same flow in pixels of level l; training may refine it."""
     k = torch.tensor([0.25, 0.75, 0.75, 0.25])
@@ -40,7 +42,7 @@ class DenseBlock(nn.Module):
     Returns the concatenation of all outputs (newest first) and the input: ``out_channels`` channels.
     """
 
-    def __init__(self, in_ch, widths):
+    def __init__(self, in_ch: int, widths: Sequence[int]):
         super().__init__()
         self.convs = nn.ModuleList()
         for w in widths:
@@ -48,7 +50,7 @@ class DenseBlock(nn.Module):
             in_ch += w
         self.out_channels = in_ch
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.convs:
             x = torch.cat((layer(x), x), 1)
         return x
