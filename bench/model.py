@@ -25,6 +25,7 @@ import sys
 import time
 
 import torch
+from measure import status_kb, sync
 from torch.utils.flop_counter import FlopCounterMode
 
 from b2f.model import B2FNet, ModelConfig
@@ -34,18 +35,6 @@ from blurgen.core.quiet import quiet_import
 
 WIDE = dict(flow_widths=((128, 128, 96, 64, 32),) * 6, context_widths=(128, 128, 128, 96, 64, 32))
 MODELS = {"b2f": dict(), "b2f-wide": WIDE, "unet": dict(arch="unet")}
-
-
-def _status_kb(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def build(name, height, width, batch, device):
@@ -73,16 +62,16 @@ def peak_memory(name, height, width, batch, device):
             return (torch.cuda.max_memory_allocated(device) - base) / 2**20
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # resets VmHWM to the current RSS
-        base = _status_kb("VmRSS")
+        base = status_kb("VmRSS")
         run()
-        return (_status_kb("VmHWM") - base) / 1024
+        return (status_kb("VmHWM") - base) / 1024
 
 
 def timed(run, device):
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     run()
-    _sync(device)
+    sync(device)
     return time.perf_counter() - start
 
 

@@ -36,6 +36,7 @@ if "MALLOC_MMAP_THRESHOLD_" not in os.environ:  # must be set before the allocat
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages, not an installed copy
 
 import torch  # noqa: E402
+from measure import status_kb, sync
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import b2f.model.estimator as estimator  # noqa: E402
@@ -55,18 +56,6 @@ METADATA = {
     ).split()
 }
 DTYPES = {"32-true": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
-
-
-def _status_kb(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _image_input(image):
@@ -139,7 +128,7 @@ def count_ops(step, data, device):
         activities.append(torch.profiler.ProfilerActivity.CUDA)
     with torch.profiler.profile(activities=activities) as prof:
         step(data)
-        _sync(device)
+        sync(device)
     events = prof.events()
     ops = sum(e.name.startswith("aten::") and e.name not in METADATA and not _inside_op(e) for e in events)
     kernels = sum(e.device_type == torch.autograd.DeviceType.CUDA for e in events) if device.type == "cuda" else None
@@ -147,18 +136,18 @@ def count_ops(step, data, device):
 
 
 def peak_mb(step, data, device):
-    _sync(device)
+    sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
         step(data)
-        _sync(device)
+        sync(device)
         return (torch.cuda.max_memory_allocated(device) - base) / 2**20
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # resets VmHWM to the current RSS
-    base = _status_kb("VmRSS")
+    base = status_kb("VmRSS")
     step(data)
-    return (_status_kb("VmHWM") - base) / 1024
+    return (status_kb("VmHWM") - base) / 1024
 
 
 def gflops(step, data):
@@ -189,7 +178,7 @@ def loader_wait(step, args, device):
             begin = time.perf_counter()
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k != "index"}
             step(batch)
-            _sync(device)
+            sync(device)
             middle = time.perf_counter()
             batch = next(loader)
             end = time.perf_counter()
@@ -230,10 +219,10 @@ def main():
     times = {name: [] for name in names}
     for _ in range(args.repeats):  # interleaved: the machine's load hits both alike
         for name in names:
-            _sync(device)
+            sync(device)
             start = time.perf_counter()
             steps[name](data)
-            _sync(device)
+            sync(device)
             times[name].append(time.perf_counter() - start)
     print(
         f"device {device}, batch {args.batch} x {args.size}x{args.size}, {args.precision}, "
