@@ -5,7 +5,6 @@ action, not stored in the stage's config, because they do not change what a stag
 """
 
 import dataclasses
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,9 +98,7 @@ def train_stage(
     """b2f.train.train on the shards' train split; an interrupted run resumes from its last.ckpt."""
 
     def action(out: Path, inputs: dict[str, Path]) -> dict:
-        resume = (out / "checkpoints" / "last.ckpt").is_file()
-        if not resume and out.exists():
-            shutil.rmtree(out)  # an attempt that finished no epoch: nothing to resume, and train() refuses the folder
+        resume = (out / "checkpoints" / "last.ckpt").is_file()  # else train() starts again (no epoch finished)
         init_path = inputs["init"] / "model.pt" if init else None
         module = train(
             inputs["shards"],
