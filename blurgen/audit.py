@@ -19,6 +19,12 @@ def _key(meta):
     return meta.get("sequence"), frames[0], frames[-1]
 
 
+def _mean_of_defined(values: list[float]) -> float:
+    """Mean over the samples where a value is defined (e.g. no pixel rejected: no rejected-pixel EPE); NaN if none."""
+    defined = [v for v in values if not np.isnan(v)]
+    return float(np.mean(defined)) if defined else float("nan")
+
+
 def sample_errors(pseudo: dict, truth: dict) -> dict:
     """EPE of one labelled sample against its exact one: forward and backward over all pixels,
     forward over the pixels the labeller trusts (``valid``) and over those it rejects."""
@@ -65,7 +71,7 @@ def audit(pseudo_root: str | os.PathLike, truth_root: str | os.PathLike) -> dict
             "frame); pass the truth shards of the frames these were made from"
         )
     keys = [k for k in rows[0] if k.startswith(("epe", "valid"))]
-    summary = {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
+    summary = {k: _mean_of_defined([r[k] for r in rows]) for k in keys}
     labellers = sorted({str(r["labeller"]) for r in rows})
     return {
         "shards": str(pseudo_root),
