@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from b2f.checkpoint import load_model
 from b2f.evaluate import evaluate, write_report
+from b2f.predict import predict_flow
 from b2f.train import train
 from blurgen.audit import audit
 from blurgen.core.device import resolve_device
@@ -161,9 +161,7 @@ def figure_stage(label: str, trained: Stage, shards: Stage, hw: Hardware, index:
         s = reader.read(index, fields=("blurred", "flow_fwd", "flow_bwd", "valid"))
         dev = resolve_device(hw.device)
         model, _ = load_model(inputs["model"] / "model.pt", dev)
-        image = torch.from_numpy(s["blurred"]).permute(2, 0, 1)[None].float().div(255)
-        with torch.no_grad():
-            pred = model.predict(image.to(dev))[0].permute(1, 2, 0).cpu().numpy()
+        pred = predict_flow(model, s["blurred"], dev)
         errors = {k: np.linalg.norm(pred - s[k], axis=2) for k in ("flow_fwd", "flow_bwd")}
         valid = s["valid"] > 0
         nearer = min(errors, key=lambda k: errors[k][valid].mean() if valid.any() else errors[k].mean())

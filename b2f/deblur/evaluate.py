@@ -4,16 +4,16 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
 from blurgen.core.device import resolve_device
 from blurgen.core.images import write_image
-from blurgen.core.viz import flow_to_color
+from blurgen.core.viz import flow_to_color, stack_rows
 from blurgen.shards import ShardReader
 
-from .run import deblur_image, make_prior, to_tensor
+from ..predict import predict_flow
+from .run import deblur_image, make_prior
 
 # The paper's Table 2 (PSNR dB / SSIM, 300 BSD images of 480×320 each); DESIGN.md.
 PAPER = {
@@ -78,9 +78,7 @@ def evaluate_deblur(
         s = reader.read(i, fields=("blurred", "flow_fwd", "sharp"))
         flows = {"gt": s["flow_fwd"]}
         if model is not None:
-            with torch.no_grad():
-                pred = model.predict(to_tensor(s["blurred"], dev)[None])[0]
-            flows["b2f"] = pred.permute(1, 2, 0).cpu().numpy()
+            flows["b2f"] = predict_flow(model, s["blurred"], dev)
         flows["uniform"] = np.broadcast_to(s["flow_fwd"].reshape(-1, 2).mean(axis=0), s["flow_fwd"].shape).copy()
         row = {"index": i, "sequence": s["meta"].get("sequence"), "blurred": scores(s["sharp"], s["blurred"])}
         restored = {}
@@ -118,9 +116,7 @@ def _write_figure(path: str | Path, panels: list) -> None:
     for row in panels:
         row = [cv2.resize(p, (round(p.shape[1] * height / p.shape[0]), height)) for p in row]
         rows.append(np.concatenate(row, axis=1))
-    width = max(r.shape[1] for r in rows)
-    rows = [np.pad(r, ((0, 2), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
-    write_image(path, np.concatenate(rows, axis=0))
+    write_image(path, stack_rows(rows))
 
 
 def format_table(*reports: dict) -> str:

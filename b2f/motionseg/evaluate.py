@@ -16,13 +16,14 @@ from blurgen.core.device import resolve_device
 from blurgen.core.errors import BlurgenError
 from blurgen.core.files import atomic_path
 from blurgen.core.images import write_image
+from blurgen.core.viz import stack_rows
 from blurgen.shards import ShardReader
 
 from ..checkpoint import load_model
 from ..predict import predict_flow
 from .metrics import counts, f_measure, iou
 from .segmentation import DEFAULTS, SegmentOptions, segment
-from .viz import figure_row, stack_rows
+from .viz import figure_row
 
 METHODS = {
     "gt_flow": "flow: ground truth",
@@ -137,7 +138,7 @@ def write_figure(path: str | Path, rows: list[list[tuple[str, np.ndarray]]]) -> 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        write_image(tmp, stack_rows([figure_row(r) for r in rows]))
+        write_image(tmp, stack_rows([figure_row(r) for r in rows], gap=0))  # rows end in their own gap
 
 
 def format_table(report: dict) -> str:

@@ -38,9 +38,3 @@ def figure_row(panels: list[tuple[str, np.ndarray]], height: int = 160) -> np.nd
         tile = cv2.resize(p, (max(1, round(w * height / h)), height), interpolation=cv2.INTER_NEAREST)
         tiles.append(label_image(tile, name))
     return np.concatenate([np.pad(t, ((0, 2), (0, 2), (0, 0)), constant_values=255) for t in tiles], axis=1)
-
-
-def stack_rows(rows: list[np.ndarray]) -> np.ndarray:
-    """Rows of possibly different widths, left-aligned on white."""
-    width = max(r.shape[1] for r in rows)
-    return np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])

@@ -44,6 +44,10 @@ def contact_sheet(samples: list[dict], tile: int = 256) -> np.ndarray:
             ),
         ]
         rows.append(np.concatenate(panels, axis=1))
+    return stack_rows(rows)
+
+
+def stack_rows(rows: list[np.ndarray], gap: int = 2) -> np.ndarray:
+    """Picture rows of possibly different widths, left-aligned on white, ``gap`` white pixels below each."""
     width = max(r.shape[1] for r in rows)
-    rows = [np.pad(r, ((0, 2), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
-    return np.concatenate(rows, axis=0)
+    return np.concatenate([np.pad(r, ((0, gap), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
