@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import h5py
 import numpy as np
@@ -59,7 +60,7 @@ def _holder(lock_file) -> str:
     return f"pid {pid}: {command}" if pid.isdigit() else "another process"
 
 
-def lock_folder(root: Path) -> int:
+def lock_folder(root: Path) -> TextIO:
     """The open lock file of ``root``, locked exclusively for this process; a BlurgenError naming the
     holder (pid and command line) when another run has it."""
     f = open(root / LOCK, "a+")  # noqa: SIM115 (held open for the writer's lifetime)
