@@ -107,7 +107,7 @@ def _read(mapped):
     return {**mapped.rest, **arrays}
 
 
-def taken_count(folder: str, create: bool = False) -> np.ndarray:
+def taken_count(folder: str, create: bool = False) -> np.ndarray | None:
     """The run's count of results the main process has taken, a 1-element int64 array in shared memory
     (None in a worker on another host)."""
     global _taken
