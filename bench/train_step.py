@@ -3,7 +3,7 @@ training loss, in one run: ms per step, images/s, GFLOP (forward + backward) and
 step, peak memory; then how much of a B2F-net step is spent waiting for the real DataLoader fed from shards.
 
     python bench/train_step.py [--device auto|cpu|cuda] [--batch 4] [--size 256] [--precision 32-true]
-                               [--compile] [--corr auto|windows|shifts] [--threads 1] [--repeats 3]
+                               [--compile] [--corr auto|windows|rows] [--threads 1] [--repeats 3]
                                [--workers 2] [--loader-steps 8]
 
 Ops per step: the aten operators one step dispatches from Python and from autograd's engine (top level of
@@ -194,7 +194,7 @@ def main():
     parser.add_argument("--size", type=int, default=256, help="square crop side, a multiple of 64")
     parser.add_argument("--precision", choices=tuple(DTYPES), default="32-true")
     parser.add_argument("--compile", action="store_true", help="torch.compile both models (Module.compile)")
-    parser.add_argument("--corr", choices=("auto", "windows", "shifts"), default="auto", help="B2F-net's cost volume")
+    parser.add_argument("--corr", choices=("auto", "windows", "rows"), default="auto", help="B2F-net's cost volume")
     parser.add_argument("--models", default="b2f,pwcnet")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")

@@ -42,7 +42,7 @@ def shifted_loop(feat1, feat2, radius):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("method", ["windows", "shifts"])
+@pytest.mark.parametrize("method", ["windows", "rows"])
 @pytest.mark.parametrize("radius", [1, 4])
 def test_matches_direct_computation(device, method, radius):
     gen = torch.Generator().manual_seed(radius)
@@ -53,14 +53,15 @@ def test_matches_direct_computation(device, method, radius):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_windows_equal_the_shifted_loop_in_values_and_gradients(device):
+@pytest.mark.parametrize("method", ["windows", "rows"])
+def test_equal_to_the_shifted_loop_in_values_and_gradients(device, method):
     """float32, the sizes and widths of B2F-net's level 3 at a 256² crop: values and both inputs' gradients
     (under a random upstream gradient) within 1e-5 of the per-shift loop."""
     gen = torch.Generator().manual_seed(4)
     feat1, feat2 = (torch.randn(2, 64, 32, 32, generator=gen).to(device) for _ in range(2))
     upstream = torch.randn(2, 81, 32, 32, generator=gen).to(device)
     results = []
-    for fn in (lambda a, b: correlation(a, b, 4, method="windows"), lambda a, b: shifted_loop(a, b, 4)):
+    for fn in (lambda a, b: correlation(a, b, 4, method=method), lambda a, b: shifted_loop(a, b, 4)):
         a, b = feat1.clone().requires_grad_(), feat2.clone().requires_grad_()
         out = fn(a, b)
         out.backward(upstream)
@@ -69,13 +70,13 @@ def test_windows_equal_the_shifted_loop_in_values_and_gradients(device):
         torch.testing.assert_close(ours, loop, rtol=0, atol=1e-5)
 
 
-def test_auto_picks_shifts_on_the_cpu():
+def test_auto_picks_rows_on_the_cpu():
     """Same numbers either way; "auto" is the CPU's faster one (see the module docstring)."""
     gen = torch.Generator().manual_seed(5)
     feat1, feat2 = (torch.randn(1, 4, 6, 6, generator=gen) for _ in range(2))
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         correlation(feat1, feat2, 2)
-    assert [e.name for e in prof.events()].count("aten::sum") == 25  # one per shift
+    assert [e.name for e in prof.events()].count("aten::sum") == 5  # one per row of shifts
     with pytest.raises(ValueError, match="unknown correlation method"):
         correlation(feat1, feat2, 2, method="fft")
 
@@ -101,5 +102,5 @@ def test_peak_at_the_true_shift():
 def test_gradients_match_finite_differences():
     gen = torch.Generator().manual_seed(3)
     feat1, feat2 = (torch.randn(1, 2, 4, 5, generator=gen, dtype=torch.float64, requires_grad=True) for _ in range(2))
-    for method in ("windows", "shifts"):
+    for method in ("windows", "rows"):
         assert torch.autograd.gradcheck(lambda a, b, m=method: correlation(a, b, 2, method=m), (feat1, feat2))
