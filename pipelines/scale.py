@@ -51,7 +51,7 @@ class Scale:
             "size": (256, 256),
             "synthetic": {"test_count": 48, "min_disp": 1.0, "max_disp": 32.0, "objects": 0},
             "tree": {"count": 13, "max_disp": 32.0, "objects": 1, "windows": 4},
-            "sceneflow_tree": {"count": 4, "max_disp": 16.0, "objects": 1, "windows": 8},
+            "sceneflow_tree": {"count": 4, "max_disp": 24.0, "objects": 1, "windows": 8},
             "monkaa": {"camera": "left", "split": {"test": 48}},
             "photos": 6,
             "gong": {"per_image": 8},
