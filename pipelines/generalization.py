@@ -77,6 +77,7 @@ class Model:
     name: str
     trained: Stage | Path
     generator: str
+    home: str | None = None  # the column of its own generator (other scenes): the diagonal
 
 
 def test_sets(scale: Scale, hw: Hardware) -> list[TestSet]:
@@ -139,7 +140,7 @@ def models(scale: Scale, hw: Hardware, ckpts: dict[str, str]) -> list[Model]:
     recipe = RECIPE.at(scale)
     data = SyntheticOptions(**recipe.data)
     trained = train_stage("gen-train", synthetic_shards("gen-train-data", data, hw), scale.model, recipe.train, hw)
-    return [Model("recipe", trained, "synthetic, RECIPE")]
+    return [Model("recipe", trained, "synthetic, RECIPE", home="synthetic")]
 
 
 def build(scale: Scale, hw: Hardware, ckpts: dict[str, str]) -> tuple[list[Model], list[TestSet], dict]:
@@ -182,13 +183,14 @@ def write_matrix(run: str | Path, rows: list[Model], columns: list[TestSet], cel
         f"Per cell: model min-EPE / zero-flow min-EPE = their ratio, and `len`: the predicted / true flow length "
         f"(per image the median of |pred| / |true| over valid pixels with |true| ≥ {MIN_LENGTH:g} px, in the "
         f"direction min-EPE scores; median over images). ✓: the goal, ratio ≤ {GOAL_RATIO} and len in "
-        f"{GOAL_LENGTH[0]}–{GOAL_LENGTH[1]}.",
+        f"{GOAL_LENGTH[0]}–{GOAL_LENGTH[1]}. own: the test set of the row's own generator (other scenes), the "
+        "diagonal; the goal is for every other cell.",
         "",
         "| Model (training data) | " + " | ".join(t.name for t in columns) + " |",
         "|---|" + "---|" * len(columns),
     ]
     for m in rows:
-        row = [_cell(summary[m.name, t.name]) for t in columns]
+        row = [("own: " if t.name == m.home else "") + _cell(summary[m.name, t.name]) for t in columns]
         lines.append(f"| {m.name} ({m.generator}) | " + " | ".join(row) + " |")
     lines += ["", "Test sets:", ""]
     for t in columns:

@@ -21,7 +21,7 @@ TINY = dataclasses.replace(
     generalization={**SMOKE.generalization, "recipe": {"data": {"count": 4, "size": (64, 64)}, "train": {"epochs": 1}}},
 )
 HW = Hardware("cpu", 1, 1, progress=False)
-CELL = re.compile(r"^([\d.]+) / ([\d.]+) = ([\d.]+)×, len ([\d.]+)( ✓)?$")
+CELL = re.compile(r"^(?:own: )?([\d.]+) / ([\d.]+) = ([\d.]+)×, len ([\d.]+)( ✓)?$")
 COLUMNS = ["synthetic", "highspeed", "gong bsd-m", "gong bsd-s", "monkaa"]
 
 
@@ -62,7 +62,7 @@ def _zero_flow(samples):
 def test_every_cell_has_finite_numbers_and_zero_flow_is_the_mean_true_length(matrix):
     run, text = matrix
     rows = _rows(text)
-    assert list(rows) == ["recipe"]
+    assert list(rows) == ["recipe"] and "| recipe (synthetic, RECIPE) | own: " in text
     for model, zero, ratio, length in rows["recipe"].values():
         assert all(math.isfinite(x) for x in (model, zero, ratio, length)) and zero > 0
         assert ratio == pytest.approx(model / zero, abs=0.006)
