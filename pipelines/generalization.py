@@ -61,7 +61,7 @@ SEEDS = {"synthetic": 101, "highspeed": 102, "monkaa": 103, "gong": 104}
 
 
 @dataclass
-class TestSet:
+class Column:
     """A column: its shards, what made them, and the frame tree whose exact flow is scored (highspeed)."""
 
     name: str
@@ -80,7 +80,7 @@ class Model:
     home: str | None = None  # the column of its own generator (other scenes): the diagonal
 
 
-def test_sets(scale: Scale, hw: Hardware) -> list[TestSet]:
+def matrix_columns(scale: Scale, hw: Hardware) -> list[Column]:
     """The columns' stages (nothing runs)."""
     spec, size = scale.generalization, tuple(scale.generalization["size"])
     synthetic = SyntheticOptions(count=0, seed=SEEDS["synthetic"], size=size, **spec["synthetic"])
@@ -95,13 +95,13 @@ def test_sets(scale: Scale, hw: Hardware) -> list[TestSet]:
     gong = {**spec["gong"], "seed": SEEDS["gong"]}
     n = spec["tree"]["windows"]
     return [
-        TestSet(
+        Column(
             "synthetic",
             synthetic_shards("gen-synthetic", synthetic, hw),
             f"`blurgen synthetic` test scenes: {_motion(synthetic.objects)}, n = max(ceil(s), 5) sub-frames, largest "
             f"|flow| s in {synthetic.min_disp:g}–{synthetic.max_disp:g} px",
         ),
-        TestSet(
+        Column(
             "highspeed",
             highspeed_shards("gen-highspeed", tree, highspeed, hw),
             f"`blurgen highspeed` on a synthetic GoPro-layout tree ({tree_options.count} sequences of {n} 7-frame "
@@ -111,7 +111,7 @@ def test_sets(scale: Scale, hw: Hardware) -> list[TestSet]:
             tree,
         ),
         *(
-            TestSet(
+            Column(
                 f"gong {preset}",
                 gong_stage(preset, "gen-test", photos, gong, hw),
                 f"`blurgen gong` {preset} (Gong et al.'s motion flows, line blur), {gong['per_image']} draws on each "
@@ -119,7 +119,7 @@ def test_sets(scale: Scale, hw: Hardware) -> list[TestSet]:
             )
             for preset in ("bsd-m", "bsd-s")
         ),
-        TestSet(
+        Column(
             "monkaa",
             monkaa_shards("gen-monkaa", synthetic_tree("gen-tree-sceneflow", sceneflow, hw), spec["monkaa"], hw),
             f"`blurgen monkaa` on a synthetic SceneFlow-layout tree ({sceneflow.count} × {sceneflow.windows} frames, "
@@ -133,7 +133,7 @@ def _motion(objects: int) -> str:
     return "camera motion only" if not objects else f"camera motion and up to {objects} moving patches"
 
 
-def models(scale: Scale, hw: Hardware, ckpts: dict[str, str]) -> list[Model]:
+def matrix_rows(scale: Scale, hw: Hardware, ckpts: dict[str, str]) -> list[Model]:
     """The rows: the given checkpoints, or the model :data:`RECIPE` trains at this scale."""
     if ckpts:
         return [Model(name, Path(path), f"`{path}`") for name, path in ckpts.items()]
@@ -143,9 +143,9 @@ def models(scale: Scale, hw: Hardware, ckpts: dict[str, str]) -> list[Model]:
     return [Model("recipe", trained, "synthetic, RECIPE", home="synthetic")]
 
 
-def build(scale: Scale, hw: Hardware, ckpts: dict[str, str]) -> tuple[list[Model], list[TestSet], dict]:
+def build(scale: Scale, hw: Hardware, ckpts: dict[str, str]) -> tuple[list[Model], list[Column], dict]:
     """Rows, columns and {(row, column): eval stage} (nothing runs)."""
-    rows, columns = models(scale, hw, ckpts), test_sets(scale, hw)
+    rows, columns = matrix_rows(scale, hw, ckpts), matrix_columns(scale, hw)
     cells = {
         (m.name, t.name): eval_stage(f"gen-eval-{t.name.replace(' ', '-')}", m.trained, t.shards, hw, truth=t.truth)
         for m in rows
@@ -170,7 +170,7 @@ def _cell(summary: dict | None) -> str:
     return f"{model:.3f} / {zero:.3f} = {ratio}, len {'n/a' if length is None else f'{length:.2f}'}{mark}"
 
 
-def write_matrix(run: str | Path, rows: list[Model], columns: list[TestSet], cells: dict, command: str) -> Path:
+def write_matrix(run: str | Path, rows: list[Model], columns: list[Column], cells: dict, command: str) -> Path:
     """RUN/generalization.md from the finished stages' records; returns its path."""
     run = Path(run)
     summary = {key: (result(run, stage) or {}).get("summary") for key, stage in cells.items()}
