@@ -130,7 +130,9 @@ def matrix_columns(scale: Scale, hw: Hardware) -> list[Column]:
 
 
 def _motion(objects: int) -> str:
-    return "camera motion only" if not objects else f"camera motion and up to {objects} moving patches"
+    if not objects:
+        return "camera motion only"
+    return f"camera motion and up to {objects} moving patch{'es' if objects > 1 else ''}"
 
 
 def matrix_rows(scale: Scale, hw: Hardware, ckpts: dict[str, str]) -> list[Model]:
