@@ -140,7 +140,7 @@ def main() -> None:
         totals[name] = (total, total_s)
     if "epll" in priors:
         gmm = priors["epll"].gmm
-        exact = EPLL(gmm, lam=1.5e5, stride=2, rank=gmm["patch"] ** 2 - 1)
+        exact = EPLL(gmm, lam=1.5e5, stride=2, rank=gmm["patch"] ** 2 - 1, candidates=0)
         start = time.perf_counter()
         x, info = deconvolve(b, f, exact)
         total = time.perf_counter() - start

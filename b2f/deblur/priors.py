@@ -160,6 +160,7 @@ class FlatTail:
 
     @classmethod
     def of(cls, weights: np.ndarray, covariances: np.ndarray, rank: int, null: np.ndarray | None = None) -> "FlatTail":
+        """From mixture weights (K) and covariances (K×d×d), in float64 on the CPU (see :meth:`to`)."""
         cov = torch.as_tensor(covariances, dtype=torch.float64)
         dims = cov.shape[-1]
         e, u = torch.linalg.eigh(cov)
@@ -178,7 +179,7 @@ class FlatTail:
         logw = torch.as_tensor(np.log(weights), dtype=torch.float64)
         return cls(logw, e[:, :rank], u[:, :, :rank], tail, dims - rank)
 
-    def _terms(self, var: float) -> dict[str, torch.Tensor]:
+    def coefficients(self, var: float) -> dict[str, torch.Tensor]:
         """The per-component coefficients at noise variance ``var`` (float64, then the vectors' dtype)."""
         e, t = self.values.double(), self.tail.double()
         inv_tail = 1 / (t + var)
@@ -196,34 +197,55 @@ class FlatTail:
         }
 
     def to(self, device: torch.device, dtype: torch.dtype = torch.float32) -> "FlatTail":
+        """The same mixture on ``device`` in ``dtype`` (the patch step runs in float32)."""
         return FlatTail(
             *(x.to(device, dtype) for x in (self.logw, self.values, self.vectors, self.tail)), self.tail_dims
         )
 
     def scores(self, y: torch.Tensor, var: float, terms: dict | None = None) -> torch.Tensor:
         """L×K: log w_k + log N(y; 0, Σ'_k + var·I) of each of the L×d patches, up to a common constant."""
-        terms = terms or self._terms(var)
+        terms = terms or self.coefficients(var)
         k, d, r = self.vectors.shape
         scaled = terms["scaled"].permute(1, 0, 2).reshape(d, k * r)
         quad = (y @ scaled).square_().reshape(len(y), k, r).sum(dim=2)
         quad.addmm_(y.square().sum(dim=1, keepdim=True), terms["inv_tail"][None, :], alpha=-1)
         return quad.mul_(0.5).add_(terms["const"])
 
-    def wiener(self, y: torch.Tensor, comp: torch.Tensor, var: float, terms: dict | None = None) -> torch.Tensor:
-        """L×d: Σ'_k (Σ'_k + var·I)⁻¹ y of each patch under its component ``comp`` (L ints)."""
-        terms = terms or self._terms(var)
+    def _grouped(self, y: torch.Tensor, comp: torch.Tensor, each, repeats: int = 1) -> torch.Tensor:
+        """``each(k, rows)`` on the rows of ``y`` whose component is k, for every k; results in comp's order.
+
+        ``comp`` may name ``repeats`` components per row (row i's at i·repeats, …).
+        """
         order = comp.argsort()
-        grouped = y[order]
-        out = torch.empty_like(grouped)
-        start = 0
+        grouped = y[order // repeats if repeats > 1 else order]
+        parts, start = [], 0
         for k, n in enumerate(torch.bincount(comp, minlength=len(self.logw)).tolist()):
             if n:
-                yk, u = grouped[start : start + n], self.vectors[k]
-                torch.addmm(
-                    yk, (yk @ u) * terms["gain"][k], u.T, beta=float(terms["shrink"][k]), out=out[start : start + n]
-                )
+                parts.append(each(k, grouped[start : start + n]))
                 start += n
-        return torch.empty_like(y).index_copy_(0, order, out)
+        out = torch.cat(parts)
+        return torch.empty_like(out).index_copy_(0, order, out)
+
+    def candidate_scores(
+        self, y: torch.Tensor, cand: torch.Tensor, var: float, terms: dict | None = None
+    ) -> torch.Tensor:
+        """L×m: the scores of :meth:`scores` for m candidate components per patch (L×m ints) alone."""
+        terms = terms or self.coefficients(var)
+        quad = self._grouped(
+            y, cand.reshape(-1), lambda k, yk: (yk @ terms["scaled"][k]).square_().sum(dim=1), cand.shape[1]
+        ).reshape(cand.shape)
+        quad -= terms["inv_tail"][cand] * y.square().sum(dim=1, keepdim=True)
+        return quad.mul_(0.5).add_(terms["const"][cand])
+
+    def wiener(self, y: torch.Tensor, comp: torch.Tensor, var: float, terms: dict | None = None) -> torch.Tensor:
+        """L×d: Σ'_k (Σ'_k + var·I)⁻¹ y of each patch under its component ``comp`` (L ints)."""
+        terms = terms or self.coefficients(var)
+
+        def estimate(k: int, yk: torch.Tensor) -> torch.Tensor:
+            u = self.vectors[k]
+            return torch.addmm(yk, (yk @ u) * terms["gain"][k], u.T, beta=float(terms["shrink"][k]))
+
+        return self._grouped(y, comp, estimate)
 
 
 @dataclass
@@ -234,9 +256,11 @@ class EPLL:
     Wiener estimate under its most likely component at noise 1/β. β = 50·2^k, k = 0…4, as Gong et al.'s
     code (DESIGN.md). Two of Parameswaran et al. (2019)'s accelerations: patches every 3 px (Gong et al.
     take all, stride 1) and covariances through their top ``rank`` eigenpairs and a flat tail
-    (:class:`FlatTail`; ``rank`` p² − 1 is exact for the DC-free patches). The prior's weight grows with
+    (:class:`FlatTail`; ``rank`` p² − 1 is exact for the DC-free patches); and a fast component choice:
+    the ``candidates`` best components under a rank-``select_rank`` flat tail, rescored at ``rank``
+    (``candidates`` 0: all components at ``rank``). The prior's weight grows with
     the patches per pixel (p²/stride²), so λ scales with 1/stride² to keep a given balance: the default
-    6.67e4 at stride 3 weighs the prior as λ 1.5e5 (Gong et al.'s value) did at stride 2.
+    6.67e4 at stride 3 weighs the prior as the earlier default, λ 1.5e5 (Gong et al.'s value) at stride 2.
     """
 
     gmm: dict
@@ -245,6 +269,8 @@ class EPLL:
     cg_iters: int = 25
     stride: int = 3
     rank: int = 32
+    select_rank: int = 8
+    candidates: int = 3
     chunk: int = 16384  # patches scored at once, bounding the memory of the z-step
     _cache: dict = field(default_factory=dict, repr=False)
 
@@ -270,13 +296,22 @@ class EPLL:
             self._cache[key] = (idx, counts)
         return self._cache[key]
 
-    def mixture(self, device: torch.device) -> FlatTail:
-        """The mixture's flat-tail form on ``device`` (float32), built once."""
-        if str(device) not in self._cache:
+    def mixture(self, device: torch.device, rank: int | None = None) -> FlatTail:
+        """The mixture's flat-tail form at ``rank`` (default :attr:`rank`) on ``device`` (float32), built once."""
+        rank = self.rank if rank is None else rank
+        if (rank, str(device)) not in self._cache:
             d = self.gmm["patch"] ** 2
-            full = FlatTail.of(self.gmm["weights"], self.gmm["covariances"], self.rank, null=np.ones(d))
-            self._cache[str(device)] = full.to(device)
-        return self._cache[str(device)]
+            mix = FlatTail.of(self.gmm["weights"], self.gmm["covariances"], rank, null=np.ones(d))
+            self._cache[rank, str(device)] = mix.to(device)
+        return self._cache[rank, str(device)]
+
+    def _choose(self, y: torch.Tensor, var: float, terms: dict) -> torch.Tensor:
+        """L: each patch's most likely component (see the class's note on ``candidates``)."""
+        mix = self.mixture(y.device)
+        if not 0 < self.candidates < len(mix.logw):
+            return mix.scores(y, var, terms).argmax(dim=1)
+        cand = self.mixture(y.device, self.select_rank).scores(y, var).topk(self.candidates, dim=1).indices
+        return cand.gather(1, mix.candidate_scores(y, cand, var, terms).argmax(dim=1, keepdim=True))[:, 0]
 
     def G(self, x: torch.Tensor) -> torch.Tensor:  # noqa: N802
         """C×L×p²: the patches, row-major over their top-left corners (the order of :meth:`_index`)."""
@@ -310,12 +345,10 @@ class EPLL:
         """Each patch's Wiener estimate at noise 1/β under its most likely component (DC kept as is)."""
         mix = self.mixture(patches.device)
         var = 1.0 / beta
-        terms = mix._terms(var)
+        terms = mix.coefficients(var)
         shape = patches.shape
         flat = patches.reshape(-1, shape[-1])
         mean = flat.mean(dim=1, keepdim=True)
         y = flat - mean
-        best = torch.cat(
-            [mix.scores(y[s : s + self.chunk], var, terms).argmax(dim=1) for s in range(0, len(y), self.chunk)]
-        )
+        best = torch.cat([self._choose(y[s : s + self.chunk], var, terms) for s in range(0, len(y), self.chunk)])
         return (mix.wiener(y, best, var, terms) + mean).reshape(shape)

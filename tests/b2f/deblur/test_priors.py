@@ -55,6 +55,10 @@ def test_flat_tail_score_and_wiener_equal_solve_and_slogdet(rank):
     scores = mix.scores(torch.from_numpy(y), var).numpy()
     offset = (truth_scores - scores).mean()  # the constant common to all components, left out
     np.testing.assert_allclose(scores + offset, truth_scores, atol=1e-4 * np.abs(truth_scores).max())
+    cand = torch.from_numpy(rng.integers(0, k, size=(len(y), 3)))  # any components, repeats allowed
+    got = mix.candidate_scores(torch.from_numpy(y), cand, var).numpy()
+    want = np.take_along_axis(truth_scores, cand.numpy(), axis=1)
+    np.testing.assert_allclose(got + offset, want, atol=1e-4 * np.abs(truth_scores).max())
     for j in range(k):
         got = mix.wiener(torch.from_numpy(y), torch.full((len(y),), j), var).numpy()
         np.testing.assert_allclose(got, truth_wiener[:, j], atol=1e-4 * np.abs(truth_wiener).max())
@@ -77,10 +81,13 @@ def test_flat_tail_in_float32_picks_the_same_components():
     np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max())
 
 
-def test_epll_z_step_at_full_rank_is_the_full_covariance_map(gmm_dict):
+@pytest.mark.parametrize("candidates", [0, 2])
+def test_epll_z_step_at_full_rank_is_the_full_covariance_map(gmm_dict, candidates):
     """Rank p² − 1 (all but the constant patch): each DC-free patch gets the Wiener estimate of the
-    component maximising log w_k + log N(y; 0, Σ_k + I/β) with Σ_k the stored covariances; DC kept."""
-    prior = EPLL(gmm_dict, rank=gmm_dict["patch"] ** 2 - 1)
+    component maximising log w_k + log N(y; 0, Σ_k + I/β) with Σ_k the stored covariances; DC kept.
+    Candidates preselected at full rank too must pick the same components."""
+    full = gmm_dict["patch"] ** 2 - 1
+    prior = EPLL(gmm_dict, rank=full, select_rank=full, candidates=candidates)
     rng = np.random.default_rng(3)
     d = gmm_dict["patch"] ** 2
     patches = rng.normal(size=(2, 60, d)) * 0.1 + rng.uniform(size=(2, 60, 1))
