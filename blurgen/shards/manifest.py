@@ -92,6 +92,12 @@ def _check_keys(path, manifest):
         )
 
 
+def part_range(n: int, index: int, count: int) -> tuple[int, int]:
+    """Tasks ``[a, b)`` of part ``index`` of ``count`` of an ``n``-task split: contiguous and in order, so
+    the parts' shards, one part after the other, cover the task list as one run's do."""
+    return n * index // count, n * (index + 1) // count
+
+
 def incomplete(manifest: dict) -> list[str]:
     """What an interrupted folder lacks, one line per split that has not finished (empty when complete)."""
     lines = []
@@ -99,6 +105,8 @@ def incomplete(manifest: dict) -> list[str]:
         if not state["complete"]:
             total = state.get("tasks")
             of = f" of {total}" if total is not None else ""
+            if "part_tasks" in state:  # a part of an array job: its own slice of the list
+                of = " of tasks {}-{}".format(*state["part_tasks"])
             lines.append(
                 f"split '{name}' is incomplete: {state['tasks_done']}{of} tasks done, {state['samples']} samples"
             )
