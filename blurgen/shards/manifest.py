@@ -104,10 +104,9 @@ def incomplete(manifest: dict) -> list[str]:
     for name, state in manifest["splits"].items():
         if not state["complete"]:
             total = state.get("tasks")
-            of = f" of {total}" if total is not None else ""
-            if "part_tasks" in state:  # a part of an array job: its own slice of the list
-                of = " of tasks {}-{}".format(*state["part_tasks"])
-            lines.append(
-                f"split '{name}' is incomplete: {state['tasks_done']}{of} tasks done, {state['samples']} samples"
-            )
+            done = f"{state['tasks_done']}{f' of {total}' if total is not None else ''} tasks"
+            if "part_tasks" in state:  # an array job's part: its own slice of the list
+                a, b = state["part_tasks"]
+                done = f"{state['tasks_done'] - a} of its {b - a} tasks ({a}-{b})"
+            lines.append(f"split '{name}' is incomplete: {done} done, {state['samples']} samples")
     return lines

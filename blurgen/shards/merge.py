@@ -74,7 +74,7 @@ def _check_slices(parts, manifests):
 def _check_part(root, manifest):
     lines = mf.incomplete(manifest)
     if lines:
-        raise BlurgenError(f"{root}: incomplete part ({lines[0]}); rerun its command to finish it, then merge")
+        raise BlurgenError(f"{root}: incomplete part ({'; '.join(lines)}); rerun its command to finish it, then merge")
     index, count = manifest["part"]["index"], manifest["part"]["of"]
     for name, state in manifest["splits"].items():
         if state.get("part_tasks") != list(mf.part_range(state["tasks"], index, count)):
