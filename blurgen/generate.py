@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .parallel import resolve_scheduler, task_runner
+from .parallel import task_runner
 from .shards.writer import ShardWriter
 
 
@@ -71,8 +71,8 @@ def generate(
     or on the Dask cluster ``scheduler`` names (:func:`blurgen.parallel.task_runner`). ``part=(i, N)``
     makes only the i-th of N slices of every split, for `blurgen merge` to join.
     """
-    scheduler = resolve_scheduler(scheduler, workers)  # a bad choice fails before the folder is touched
     with (
+        task_runner(workers, scheduler) as run,  # a bad choice fails before the folder is touched
         ShardWriter(
             out,
             source,
@@ -83,7 +83,6 @@ def generate(
             extra_fields=extra_fields,
             part=part,
         ) as writer,
-        task_runner(workers, scheduler) as run,
     ):
 
         def results(tasks):

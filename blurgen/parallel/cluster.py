@@ -13,7 +13,7 @@ import os
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import partial
 
 from ..core.errors import BlurgenError
@@ -47,15 +47,17 @@ def is_local(scheduler: str | None) -> bool:
 
 @contextmanager
 def task_runner(workers: int = 1, scheduler: str | None = None) -> Iterator[Callable]:
-    """``run(render, tasks, ahead=None) -> results in task order`` for one run. With a scheduler the
-    cluster (or the connection) starts at the first call, so a run with nothing left to do starts none,
-    and closes when the run ends."""
+    """``run(render, tasks, ahead=None) -> results in task order`` for one run. A scheduler's address is
+    reached at once (an unreachable one fails before anything is written); a ``local:N`` cluster starts
+    at the first call, so a run with nothing left to do starts none. Closed when the run ends."""
     scheduler = resolve_scheduler(scheduler, workers)
     if scheduler is None:
         yield partial(run_tasks, workers=workers)
         return
     runner = DaskRunner(scheduler)
     try:
+        if not is_local(scheduler):
+            runner.connect()
         yield runner.run
     finally:
         runner.close()
@@ -66,14 +68,23 @@ class DaskRunner:
 
     def __init__(self, scheduler: str):
         self.scheduler, self.client, self.cluster = scheduler, None, None
+        self._quiet = ExitStack()  # the in-process scheduler's INFO lines, up to the end of its close
 
-    def _connect(self):
+    def connect(self) -> object:
+        """The ``distributed.Client`` (this runner's LocalCluster starts on the first call)."""
         if self.client is not None:
             return self.client
-        from distributed import Client, LocalCluster
+        try:
+            from distributed import Client, LocalCluster
+            from distributed.utils import silence_logging_cmgr
+        except ImportError:
+            raise BlurgenError(
+                f"--scheduler {self.scheduler} needs Dask: pip install 'blur2flow[dask]' (dask, distributed)"
+            ) from None
 
         try:
             if self.scheduler.startswith(LOCAL):
+                self._quiet.enter_context(silence_logging_cmgr(logging.ERROR))
                 self.cluster = LocalCluster(
                     n_workers=int(self.scheduler[len(LOCAL) :]),
                     threads_per_worker=1,
@@ -83,7 +94,7 @@ class DaskRunner:
                 )
                 self.client = Client(self.cluster)
             else:
-                self.client = Client(self.scheduler, timeout="30s")
+                self.client = Client(self.scheduler)  # waits distributed.comm.timeouts.connect (30 s)
         except OSError as e:  # includes distributed's TimeoutError on connecting
             self.close()
             raise BlurgenError(
@@ -97,7 +108,7 @@ class DaskRunner:
         submitted and not yet taken."""
         if not len(tasks):
             return iter(())
-        return self._run(self._connect(), render, tasks, ahead)
+        return self._run(self.connect(), render, tasks, ahead)
 
     def _run(self, client, render, tasks, ahead):
         threads = sum(client.nthreads().values())
@@ -127,4 +138,5 @@ class DaskRunner:
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+        self._quiet.close()
         self.client = self.cluster = None

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import cloudpickle
+import dask
 import numpy as np
 import pytest
 from helpers import blurgen, error_line
@@ -32,7 +33,7 @@ def address():
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
     runner = cluster.DaskRunner("local:2")
     try:
-        yield runner._connect().scheduler.address
+        yield runner.connect().scheduler.address
     finally:
         runner.close()
 
@@ -141,7 +142,7 @@ def test_a_run_killed_mid_way_and_rerun_ends_with_the_same_shards(address, local
 
 def test_a_second_run_on_the_folder_is_refused_before_any_cluster_starts(tmp_path, monkeypatch):
     (tmp_path / "out").mkdir()
-    monkeypatch.setattr(cluster.DaskRunner, "_connect", lambda self: pytest.fail("started a cluster"))
+    monkeypatch.setattr(cluster.DaskRunner, "connect", lambda self: pytest.fail("started a cluster"))
     with lock_folder(tmp_path / "out"):  # another run holds the folder
         with pytest.raises(BlurgenError, match="another run is writing this folder"):
             make_synthetic(tmp_path / "out", SYNTHETIC, scheduler="local:2")
@@ -162,6 +163,13 @@ def test_the_environment_names_the_scheduler_and_bad_choices_are_one_line(tmp_pa
         assert not (tmp_path / "out").exists() and not (tmp_path / "frames").exists()
     monkeypatch.delenv(cluster.ENV)
     assert resolve_scheduler() is None
+
+
+def test_an_unreachable_scheduler_is_one_line_and_nothing_is_written(tmp_path, capsys):
+    with dask.config.set({"distributed.comm.timeouts.connect": "0.5s"}):
+        code, _, err = blurgen(capsys, "synthetic", "--out", tmp_path / "out", "--scheduler", "tcp://127.0.0.1:1")
+    assert code == 2 and "--scheduler tcp://127.0.0.1:1: cannot reach a Dask scheduler" in error_line(err)
+    assert not (tmp_path / "out").exists()
 
 
 def slow_square(i):

@@ -3,6 +3,7 @@
 import errno
 import json
 import os
+import shutil
 
 import pytest
 from helpers import blurgen, error_line
@@ -165,3 +166,11 @@ def test_a_link_that_fails_midway_leaves_nothing_and_points_to_copy(runs, tmp_pa
     code, _, err = blurgen(capsys, "merge", *[runs / f"part{i}" for i in range(3)], "--out", tmp_path / "merged")
     assert code == 2 and "cannot hard-link it into --out (another filesystem); pass --copy" in error_line(err)
     assert len(made) == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_a_part_killed_mid_way_and_rerun_merges_into_the_whole_run(runs, bad_parts, tmp_path, capsys):
+    shutil.copytree(bad_parts, tmp_path / "bad")
+    make_synthetic(tmp_path / "bad" / "killed", OPTIONS, part=(1, 3), shard_size=1)  # the rerun goes on
+    parts = [tmp_path / "bad" / name for name in ("part0", "killed", "part2")]
+    assert blurgen(capsys, "merge", *parts, "--out", tmp_path / "merged")[0] == 0
+    assert_same_samples(tmp_path / "merged", runs / "whole")  # one sample a shard there, three here
