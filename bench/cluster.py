@@ -3,15 +3,17 @@
 1. windows/s of `blurgen highspeed`'s decode + average + write (no labelling: zero flows, as in
    bench/highspeed.py) with joblib (--workers 1 and 2) and on a Dask LocalCluster of 1 and 2 worker
    processes (--scheduler), the cluster started before timing (its start-up is printed apart);
-2. the main process's peak resident memory above its start, with a labeller made slow (a sleep per
-   window) so that workers could run far ahead, joblib vs Dask, for two run lengths: a bounded run's
-   peak does not grow with the number of windows. Each memory run is a fresh process (a peak cannot
-   be reset), sampling /proc/self/status every 5 ms.
+2. with a labeller made slow (a sleep per window) so that workers could run far ahead, the peak of
+   the memory results take: the main process's resident memory above its start, and the result files
+   in /dev/shm (the handoff: memory that is no process's RSS), joblib vs Dask, for two run lengths; a
+   bounded run's peaks do not grow with the number of windows. The reference row lifts Dask's bound.
+   Each memory run is a fresh process (a peak cannot be reset), sampled every 5 ms.
 
-    python bench/cluster.py [--size 720x1280] [--sequences 4] [--windows 6] [--repeats 2] [--sleep 0.1]
+    PYTHONPATH=. python bench/cluster.py [--size 720x1280] [--sequences 2] [--windows 6] [--repeats 2] [--sleep 0.5]
 """
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -24,8 +26,15 @@ from measure import status_kb
 
 from blurgen.cli import main as blurgen
 from blurgen.generate import generate
+from blurgen.parallel import handoff
 from blurgen.parallel.cluster import DaskRunner
 from blurgen.sources.highspeed import decode_window, discover, window_tasks
+
+MEMORY_ROWS = {
+    "joblib": "joblib, --workers 2",
+    "dask": "Dask, local:2",
+    "dask-unbounded": "Dask, local:2, no bound (reference)",
+}
 
 
 def make_tree(root, size, sequences, windows):
@@ -44,46 +53,56 @@ def run(out, tasks, label=no_label, **where):
     generate(out, "bench", {}, {"train": tasks}, decode_window, shard_size=8, label=label, label_batch=2, **where)
 
 
-def peak_growth(tasks, where, sleep):
-    """Peak VmRSS above the start (MB) of a run whose labeller sleeps ``sleep`` s per window."""
+def shared_kb():
+    """Bytes (kB) of the result files in this process's handoff folders (/dev/shm: memory, no one's RSS)."""
+    folders = Path(handoff.SHM).glob(f"{handoff.PREFIX}{os.getpid()}_*")
+    return sum(f.stat().st_size for d in folders for f in d.iterdir() if f.is_file()) // 1024
+
+
+def peaks(tasks, where, sleep):
+    """Peak VmRSS above the start and peak handoff files (MB) of a run whose labeller sleeps ``sleep`` s
+    per window; ``where``: joblib (2 workers), dask (local:2), or dask-unbounded (every task submitted)."""
 
     def slow_label(windows):
         time.sleep(sleep * len(windows))
         return no_label(windows)
 
-    runner = DaskRunner("local:2") if where == "dask" else None  # started before the baseline is read
-    where = {"scheduler": runner.connect().scheduler.address} if runner else {"workers": 2}
-    base, peak, done = status_kb("VmRSS"), [0], threading.Event()
+    runner = DaskRunner("local:2") if where.startswith("dask") else None  # started before the baseline
+    if where == "dask-unbounded":  # the reference: no bound on tasks submitted and not yet taken
+        bounded = DaskRunner.run
+        DaskRunner.run = lambda self, render, tasks, ahead=None: bounded(self, render, tasks, len(tasks))
+    kwargs = {"scheduler": runner.connect().scheduler.address} if runner else {"workers": 2}
+    base, peak, done = status_kb("VmRSS"), [0, 0], threading.Event()
 
     def sample():
         while not done.is_set():
-            peak[0] = max(peak[0], status_kb("VmRSS"))
+            peak[:] = max(peak[0], status_kb("VmRSS")), max(peak[1], shared_kb())
             time.sleep(0.005)
 
     watcher = threading.Thread(target=sample, daemon=True)
     watcher.start()
     with tempfile.TemporaryDirectory() as out:
-        run(Path(out), tasks, slow_label, **where)
+        run(Path(out), tasks, slow_label, **kwargs)
     done.set()
     watcher.join()
     if runner is not None:
         runner.close()
-    return (peak[0] - base) / 1024
+    return (peak[0] - base) / 1024, peak[1] / 1024
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", default="720x1280")
-    ap.add_argument("--sequences", type=int, default=4)
+    ap.add_argument("--sequences", type=int, default=2)
     ap.add_argument("--windows", type=int, default=6, help="Windows per sequence.")
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--sleep", type=float, default=0.1, help="Seconds the slow labeller spends per window.")
+    ap.add_argument("--sleep", type=float, default=0.5, help="Seconds the slow labeller spends per window.")
     ap.add_argument("--memory-run", nargs=3, metavar=("WHERE", "WINDOWS", "TREE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_run:  # a child of the memory table: one run, its peak on stdout
         where, n, tree = args.memory_run
         tasks = [t for s in discover(tree, "gopro") for t in window_tasks(s)]
-        print(f"{peak_growth((tasks * 8)[: int(n)], where, args.sleep):.1f}")
+        print(*(f"{mb:.1f}" for mb in peaks((tasks * 8)[: int(n)], where, args.sleep)))
         return
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,21 +125,21 @@ def main():
             alternatives[f"Dask LocalCluster, {n} worker{'s' * (n > 1)}"] = {"scheduler": address}
         run(tmp / "warm", tasks[:4], workers=2)
         rows = compare({k: (lambda out, w=w: run(out, tasks, **w)) for k, w in alternatives.items()}, args.repeats)
-        for runner in runners:
+        for runner in reversed(runners):  # the first one started restores the log levels
             runner.close()
         wall0 = rows["joblib, 2 workers"][0]
         print(f"\n{'decode + average + write':<36} {'wall s':>7} {'windows/s':>10} {'vs joblib 2':>12} {'CPU s':>7}")
         for name, (wall, cpu) in rows.items():
             print(f"{name:<36} {wall:7.2f} {len(tasks) / wall:10.2f} {wall0 / wall:12.2f} {cpu:7.2f}")
 
-        print(f"\nmain process peak RSS above its start, labeller sleeping {args.sleep} s per window, 2 workers:")
-        print(f"{'runner':<12} {'windows':>8} {'MB':>8}")
-        for where in ("joblib", "dask"):
+        print(f"\npeak memory of results, labeller sleeping {args.sleep} s per window, 2 workers (MB):")
+        print(f"{'runner':<40} {'windows':>8} {'main RSS':>9} {'/dev/shm':>9}")
+        for where in ("joblib", "dask", "dask-unbounded"):
             for n in (16, 48):
                 child = [sys.executable, __file__, "--memory-run", where, str(n), str(tmp / "frames")]
                 child += ["--sleep", str(args.sleep)]
-                mb = subprocess.run(child, capture_output=True, text=True, check=True).stdout.split()[-1]
-                print(f"{where:<12} {n:>8} {mb:>8}")
+                rss, shm = subprocess.run(child, capture_output=True, text=True, check=True).stdout.split()[-2:]
+                print(f"{MEMORY_ROWS[where]:<40} {n:>8} {rss:>9} {shm:>9}")
 
 
 if __name__ == "__main__":

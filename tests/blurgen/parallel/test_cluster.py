@@ -189,3 +189,14 @@ def test_results_come_back_in_order_with_at_most_the_bound_in_flight(address, tm
             started = len(list(tmp_path.iterdir()))
             assert started <= taken + 4  # 2 workers: max(ahead, 2 x threads) not yet taken
     assert len(list(tmp_path.iterdir())) == 14
+
+
+def fails_at_3(i):
+    if i == 3:
+        raise BlurgenError(f"frame {i}: unreadable")
+    return {"meta": {"i": i}}
+
+
+def test_a_workers_error_reaches_the_main_process_as_it_was_raised(address):
+    with task_runner(scheduler=address) as run, pytest.raises(BlurgenError, match="^frame 3: unreadable$"):
+        list(run(fails_at_3, list(range(8))))
