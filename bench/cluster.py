@@ -9,7 +9,7 @@
    bounded run's peaks do not grow with the number of windows. The reference row lifts Dask's bound.
    Each memory run is a fresh process (a peak cannot be reset), sampled every 5 ms.
 
-    PYTHONPATH=. python bench/cluster.py [--size 720x1280] [--sequences 2] [--windows 6] [--repeats 2] [--sleep 0.5]
+    PYTHONPATH=. python bench/cluster.py [--size 720x1280] [--sequences 4] [--windows 6] [--repeats 2] [--sleep 0.25]
 """
 
 import argparse
@@ -93,10 +93,10 @@ def peaks(tasks, where, sleep):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", default="720x1280")
-    ap.add_argument("--sequences", type=int, default=2)
+    ap.add_argument("--sequences", type=int, default=4)
     ap.add_argument("--windows", type=int, default=6, help="Windows per sequence.")
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--sleep", type=float, default=0.5, help="Seconds the slow labeller spends per window.")
+    ap.add_argument("--sleep", type=float, default=0.25, help="Seconds the slow labeller spends per window.")
     ap.add_argument("--memory-run", nargs=3, metavar=("WHERE", "WINDOWS", "TREE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_run:  # a child of the memory table: one run, its peak on stdout
@@ -135,7 +135,7 @@ def main():
         print(f"\npeak memory of results, labeller sleeping {args.sleep} s per window, 2 workers (MB):")
         print(f"{'runner':<40} {'windows':>8} {'main RSS':>9} {'/dev/shm':>9}")
         for where in ("joblib", "dask", "dask-unbounded"):
-            for n in (16, 48):
+            for n in (16, 48, 96):
                 child = [sys.executable, __file__, "--memory-run", where, str(n), str(tmp / "frames")]
                 child += ["--sleep", str(args.sleep)]
                 rss, shm = subprocess.run(child, capture_output=True, text=True, check=True).stdout.split()[-2:]

@@ -54,8 +54,8 @@ def config_differences(stored: dict, given: dict) -> list[str]:
 
 
 def part_name(part: dict | None) -> str:
-    """``part 1/4`` of an array job's folder, ``a whole run`` otherwise."""
-    return "a whole run" if part is None else f"part {part['index']}/{part['of']}"
+    """What a folder holds: ``part 1/4 of the task lists`` (an array job's), or ``the whole task lists``."""
+    return "the whole task lists" if part is None else f"part {part['index']}/{part['of']} of the task lists"
 
 
 def _holder(lock_file) -> str:
@@ -183,8 +183,8 @@ class ShardWriter:
         there = self.manifest.get("part")
         if (there and {"index": there["index"], "of": there["of"]}) != self.part:
             raise BlurgenError(
-                f"{self.root}: holds {part_name(there)} of the task lists, not "
-                f"{part_name(self.part)} (--part); rerun with the stored --part, or pass a new --out"
+                f"{self.root}: holds {part_name(there)}, not {part_name(self.part)} (--part); "
+                "rerun with the stored --part, or pass a new --out"
             )
         if self.manifest["source"] != self.source:
             raise BlurgenError(

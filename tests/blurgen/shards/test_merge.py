@@ -93,9 +93,9 @@ def test_copy_makes_files_of_their_own(runs, tmp_path, capsys):
 
 
 def test_a_part_folder_keeps_its_slice(runs):
-    with pytest.raises(BlurgenError, match="holds part 0/3 of the task lists, not part 1/3"):
+    with pytest.raises(BlurgenError, match="holds part 0/3 of the task lists, not part 1/3 of the task lists"):
         make_synthetic(runs / "part0", OPTIONS, part=(1, 3), shard_size=3)
-    with pytest.raises(BlurgenError, match="holds part 0/3 of the task lists, not a whole run"):
+    with pytest.raises(BlurgenError, match="holds part 0/3 of the task lists, not the whole task lists"):
         make_synthetic(runs / "part0", OPTIONS, shard_size=3)
 
 
