@@ -105,7 +105,7 @@ def generate(
         for split, tasks in splits.items():
             if writer.split_state(split)["complete"]:
                 continue
-            first, end = writer.task_range(split, len(tasks))
+            first, end = writer.task_range(len(tasks))
             start = writer.tasks_done(split)
             made = tqdm(
                 results(tasks[start:end]),

@@ -219,7 +219,7 @@ class ShardWriter:
         """Index of the first task a (re)run must render for ``split``."""
         return self.split_state(split)["tasks_done"]
 
-    def task_range(self, split: str, n: int) -> tuple[int, int]:
+    def task_range(self, n: int) -> tuple[int, int]:
         """Tasks ``[a, b)`` of an ``n``-task split this folder holds: all, or its part's slice."""
         return (0, n) if self.part is None else mf.part_range(n, self.part["index"], self.part["of"])
 
@@ -231,7 +231,7 @@ class ShardWriter:
         if self.part is not None:
             self.manifest["part"]["splits"] = list(splits)
         for split, tasks in splits.items():
-            a, b = self.task_range(split, len(tasks))
+            a, b = self.task_range(len(tasks))
             if self.part is not None and split not in self.manifest["splits"]:
                 self.manifest["splits"][split] = {
                     "tasks_done": a,
