@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .parallel import run_tasks
+from .parallel import task_runner
 from .shards.writer import ShardWriter
 
 
@@ -52,6 +52,8 @@ def generate(
     *,
     shard_size: int = 256,
     workers: int = 1,
+    scheduler: str | None = None,
+    part: tuple[int, int] | None = None,
     keep_frames: bool = False,
     compression: str | None = "lzf",
     label: Callable | None = None,
@@ -65,23 +67,29 @@ def generate(
     is missing or fails its checksum. With ``label``, render results go through
     ``label(list of up to label_batch results) -> as many results`` in this process before writing
     (e.g. a flow network on the GPU fed by CPU workers). ``extra_fields``: the optional shard fields
-    (``sharp``, ``moving``) every sample of this source holds.
+    (``sharp``, ``moving``) every sample of this source holds. Tasks run in ``workers`` joblib processes,
+    or on the Dask cluster ``scheduler`` names (:func:`blurgen.parallel.task_runner`). ``part=(i, N)``
+    makes only the i-th of N slices of every split, for `blurgen merge` to join.
     """
+    with (
+        task_runner(workers, scheduler) as run,  # a bad choice fails before the folder is touched
+        ShardWriter(
+            out,
+            source,
+            config,
+            shard_size=shard_size,
+            keep_frames=keep_frames,
+            compression=compression,
+            extra_fields=extra_fields,
+            part=part,
+        ) as writer,
+    ):
 
-    def results(tasks):
-        if label is None:
-            return run_tasks(render, tasks, workers)
-        return _labelled(run_tasks(render, tasks, workers, ahead=max(label_batch, 8 * workers)), label, label_batch)
+        def results(tasks):
+            if label is None:
+                return run(render, tasks)
+            return _labelled(run(render, tasks, ahead=max(label_batch, 8 * workers)), label, label_batch)
 
-    with ShardWriter(
-        out,
-        source,
-        config,
-        shard_size=shard_size,
-        keep_frames=keep_frames,
-        compression=compression,
-        extra_fields=extra_fields,
-    ) as writer:
         writer.plan(splits)
         for entry in writer.damaged():  # listed but missing or corrupt: made again from its task range
             tasks = splits[entry["split"]][entry["task_start"] : entry["task_end"]]
@@ -97,14 +105,19 @@ def generate(
         for split, tasks in splits.items():
             if writer.split_state(split)["complete"]:
                 continue
+            first, end = writer.task_range(len(tasks))
             start = writer.tasks_done(split)
-            for task, result in enumerate(
-                tqdm(results(tasks[start:]), desc=f"{source} {split}", total=len(tasks), initial=start, unit="task"),
-                start,
-            ):
+            made = tqdm(
+                results(tasks[start:end]),
+                desc=f"{source} {split}",
+                total=end - first,
+                initial=start - first,
+                unit="task",
+            )
+            for task, result in enumerate(made, start):
                 if isinstance(result, Skipped):
                     writer.skip(split, task, result.reason)
                 else:
                     writer.add(split, task, result if isinstance(result, list) else [result])
-            writer.finish_split(split, len(tasks))
+            writer.finish_split(split, end)
         return writer.manifest

@@ -3,7 +3,7 @@
 import click
 
 from ..core.cli import run
-from . import audit, gong, highspeed, inspect, monkaa, synthetic, verify
+from . import audit, gong, highspeed, inspect, merge, monkaa, synthetic, verify
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -12,7 +12,7 @@ def cli():
     """Make motion-blur training data labelled with optical flow, as HDF5 shards."""
 
 
-for module in (synthetic, inspect, verify, monkaa, highspeed, gong, audit):
+for module in (synthetic, inspect, verify, monkaa, highspeed, gong, audit, merge):
     cli.add_command(module.command)
 
 

@@ -3,7 +3,7 @@
 import click
 
 from ..sources.gong import PRESETS, GongOptions, make_gong
-from .options import announce_default_out
+from .options import announce_default_out, cluster_options
 
 
 @click.command("gong")
@@ -33,10 +33,12 @@ from .options import announce_default_out
 )
 @click.option("--round-flow", is_flag=True, help="Round the flow to integers, as Gong et al. do.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for every random choice.")
-@click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Parallel worker processes.")
+@cluster_options
 @click.option("--shard-size", type=click.IntRange(1), default=256, show_default=True, help="Samples per shard file.")
-def command(out, workers, shard_size, **options):
+def command(out, workers, scheduler, part, shard_size, **options):
     """Blur the photos in ROOT (any image folder, or BSDS500: BSR/BSDS500/data/images/...) into shards."""
     announce_default_out(out)
-    made = make_gong(out, GongOptions(**options), workers=workers, shard_size=shard_size)
+    made = make_gong(
+        out, GongOptions(**options), workers=workers, scheduler=scheduler, part=part, shard_size=shard_size
+    )
     click.echo(f"{out}: {made.samples} samples in {len(made.manifest['shards'])} shards ({options['preset']})")

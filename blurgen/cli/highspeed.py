@@ -83,7 +83,7 @@ def _list_flows(ctx, param, value):
     callback=_list_flows,
     help="Print the labeller names and exit.",
 )
-def command(out, workers, shard_size, keep_frames, device, batch, corr_chunk, on_error, **options):
+def command(out, workers, scheduler, part, shard_size, keep_frames, device, batch, corr_chunk, on_error, **options):
     """Average WINDOW-frame windows of the high-speed videos in ROOT into blurred images labelled with
     flow(frame 1, frame N) and flow(frame N, frame 1) by a pretrained network (pseudo ground truth)."""
     announce_default_out(out)
@@ -91,6 +91,8 @@ def command(out, workers, shard_size, keep_frames, device, batch, corr_chunk, on
         out,
         hs.HighspeedOptions(**options),
         workers=workers,
+        scheduler=scheduler,
+        part=part,
         shard_size=shard_size,
         keep_frames=keep_frames,
         device=device,

@@ -82,13 +82,23 @@ def _split(ctx, param, value):
     show_default=True,
     help="On an unreadable or missing frame or flow file: stop, or record the pair as skipped and go on.",
 )
-def command(out, workers, shard_size, keep_frames, device, on_error, pass_, scenes, test_scenes, **options):
+def command(
+    out, workers, scheduler, part, shard_size, keep_frames, device, on_error, pass_, scenes, test_scenes, **options
+):
     """Blur each Monkaa pair (t, t+1) from n = max(ceil(s), 5) interpolated frames, s being the largest
     forward flow (px); label it with the PFM flows of t (into_future) and t+1 (into_past)."""
     announce_default_out(out)
     options = MonkaaOptions(pass_=pass_, scenes=tuple(scenes), test_scenes=tuple(test_scenes), **options)
     made = make_monkaa(
-        out, options, workers=workers, shard_size=shard_size, keep_frames=keep_frames, device=device, on_error=on_error
+        out,
+        options,
+        workers=workers,
+        scheduler=scheduler,
+        part=part,
+        shard_size=shard_size,
+        keep_frames=keep_frames,
+        device=device,
+        on_error=on_error,
     )
     _report(made)
 

@@ -4,9 +4,52 @@ from collections.abc import Callable
 
 import click
 
+from ..parallel import ENV
+
+
+def parse_part(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    """``--part i/N`` -> (i, N) with 0 <= i < N."""
+    if value is None:
+        return None
+    i, _, n = value.partition("/")
+    if not (i.isdigit() and n.isdigit() and int(i) < int(n)):
+        raise click.BadParameter(f"'{value}': expected i/N with 0 <= i < N, e.g. 0/8 … 7/8")
+    return int(i), int(n)
+
+
+def cluster_options(fn: Callable) -> Callable:
+    """--workers, --scheduler and --part: where the tasks run, and which slice of them."""
+    for option in reversed(
+        [
+            click.option(
+                "--workers",
+                type=click.IntRange(1),
+                default=1,
+                show_default=True,
+                help="Parallel worker processes on this host (joblib).",
+            ),
+            click.option(
+                "--scheduler",
+                default=None,
+                help=f"Run the tasks on a Dask cluster: its scheduler's ADDRESS (tcp://host:8786), or local:N for "
+                f"N worker processes here  [default: ${ENV}, else --workers].",
+            ),
+            click.option(
+                "--part",
+                default=None,
+                callback=parse_part,
+                help="Make only the i-th of N slices of the task lists (an array job's task, 0-based) into --out; "
+                "join the N folders with `blurgen merge`.",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
 
 def generator_options(source: str) -> Callable:
-    """--out (default ``shards/<source>``), --seed, --max-disp, --gamma, --workers, --shard-size, --keep-frames."""
+    """--out (default ``shards/<source>``), --seed, --max-disp, --gamma, --workers, --scheduler, --part,
+    --shard-size, --keep-frames."""
 
     def decorate(fn):
         for option in reversed(
@@ -33,13 +76,7 @@ def generator_options(source: str) -> Callable:
                     default=None,
                     help="Average in linear light with this gamma (e.g. 2.2); default: sRGB values.",
                 ),
-                click.option(
-                    "--workers",
-                    type=click.IntRange(1),
-                    default=1,
-                    show_default=True,
-                    help="Parallel worker processes (joblib).",
-                ),
+                cluster_options,
                 click.option(
                     "--shard-size",
                     type=click.IntRange(1),

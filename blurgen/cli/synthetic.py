@@ -62,11 +62,25 @@ from .options import announce_default_out, generator_options
     show_default=True,
     help="Most moving photo patches per scene, each drawn in 0..N (0: camera motion only).",
 )
-def command(out: str, workers: int, shard_size: int, keep_frames: bool, **options) -> None:
+def command(
+    out: str,
+    workers: int,
+    scheduler: str | None,
+    part: tuple[int, int] | None,
+    shard_size: int,
+    keep_frames: bool,
+    **options,
+) -> None:
     """Render layered scenes with exact, occlusion-correct flow into shards in OUT."""
     announce_default_out(out)
     made = make_synthetic(
-        out, SyntheticOptions(**options), workers=workers, shard_size=shard_size, keep_frames=keep_frames
+        out,
+        SyntheticOptions(**options),
+        workers=workers,
+        scheduler=scheduler,
+        part=part,
+        shard_size=shard_size,
+        keep_frames=keep_frames,
     )
     frames_out = options["frames_out"]
     click.echo(

@@ -6,7 +6,7 @@ main process, they cost a mapping (bench/highspeed.py measures both). No library
 (joblib memmaps only arguments). Once the main process drops a result's arrays, its file goes back to
 the workers, who write later results over it: pages that already exist cost no allocation, zeroing
 and freeing on either side. A result falls back to plain pickling when its worker is on another
-host (Dask, Ray: the folder is not there) or /dev/shm is full; without /dev/shm the folder is a
+host (a Dask worker elsewhere: the folder is not there) or /dev/shm is full; without /dev/shm the folder is a
 plain temporary one.
 
 The folder also holds the count of results the main process has taken, which bounds how far workers
@@ -158,7 +158,7 @@ class Sender:
 def _exit_with(main):
     """Make this worker exit when ``main`` dies: after a kill -9, loky's idle workers would otherwise wait
     minutes for work, holding the resource tracker (and so the run's shared folder) alive with them. A
-    worker is a child of ``main`` on this host; elsewhere (Dask, Ray) its own runtime looks after it."""
+    worker is a child of ``main`` on this host; elsewhere (a Dask worker) its own runtime looks after it."""
     global _watching
     if _watching or os.getppid() != main:
         return

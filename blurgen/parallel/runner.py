@@ -10,11 +10,10 @@ from .handoff import Sender, receive, shared_folder, taken_count
 
 
 def run_tasks(render: Callable, tasks: Sequence, workers: int = 1, ahead: int | None = None) -> Iterator:
-    """Results of ``render(task)`` in task order; ``workers`` processes (joblib, so a Dask or Ray
-    backend set with ``joblib.parallel_config`` spreads the work over a cluster). For a slow consumer,
-    ``ahead`` bounds the results waiting for it: joblib dispatches on completion, not consumption, so
-    workers would otherwise pile them up. The bound holds for workers that share this machine's
-    memory (see :class:`handoff.Sender`)."""
+    """Results of ``render(task)`` in task order; ``workers`` joblib processes on this host (a cluster
+    goes through :mod:`.cluster`). For a slow consumer, ``ahead`` bounds the results waiting for it:
+    joblib dispatches on completion, not consumption, so workers would otherwise pile them up (see
+    :class:`handoff.Sender`)."""
     if workers == 1:
         return map(render, tasks)
     return _parallel(render, tasks, workers, ahead)

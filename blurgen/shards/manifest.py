@@ -92,14 +92,21 @@ def _check_keys(path, manifest):
         )
 
 
+def part_range(n: int, index: int, count: int) -> tuple[int, int]:
+    """Tasks ``[a, b)`` of part ``index`` of ``count`` of an ``n``-task split: contiguous and in order, so
+    the parts' shards, one part after the other, cover the task list as one run's do."""
+    return n * index // count, n * (index + 1) // count
+
+
 def incomplete(manifest: dict) -> list[str]:
     """What an interrupted folder lacks, one line per split that has not finished (empty when complete)."""
     lines = []
     for name, state in manifest["splits"].items():
         if not state["complete"]:
             total = state.get("tasks")
-            of = f" of {total}" if total is not None else ""
-            lines.append(
-                f"split '{name}' is incomplete: {state['tasks_done']}{of} tasks done, {state['samples']} samples"
-            )
+            done = f"{state['tasks_done']}{f' of {total}' if total is not None else ''} tasks"
+            if "part_tasks" in state:  # an array job's part: its own slice of the list
+                a, b = state["part_tasks"]
+                done = f"{state['tasks_done'] - a} of its {b - a} tasks ({a}-{b})"
+            lines.append(f"split '{name}' is incomplete: {done} done, {state['samples']} samples")
     return lines

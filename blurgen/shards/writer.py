@@ -53,6 +53,11 @@ def config_differences(stored: dict, given: dict) -> list[str]:
     ]
 
 
+def part_name(part: dict | None) -> str:
+    """What a folder holds: ``part 1/4 of the task lists`` (an array job's), or ``the whole task lists``."""
+    return "the whole task lists" if part is None else f"part {part['index']}/{part['of']} of the task lists"
+
+
 def _holder(lock_file) -> str:
     lock_file.seek(0)
     text = lock_file.read().strip()
@@ -121,8 +126,11 @@ class ShardWriter:
         tile: tuple[int, int] = (64, 128),
         compression: str | None = "lzf",
         extra_fields: tuple[str, ...] = (),
+        part: tuple[int, int] | None = None,
     ):
         """``extra_fields``: optional fields (format v3's ``sharp``, ``moving``) every sample of this source holds.
+        ``part=(i, N)``: this folder holds only the i-th of N slices of every split (:func:`manifest.part_range`;
+        an array job's task, joined by :func:`blurgen.shards.merge.merge`); the manifest records it.
 
         The stored config is ``config`` plus ``keep_frames`` and ``shard_size``; a rerun with any other
         value is refused naming the option. A folder made before those keys were stored goes on with
@@ -131,6 +139,9 @@ class ShardWriter:
         self.root = Path(root)
         self.source = source
         self.shard_size, self.tile, self.compression = shard_size, tile, compression
+        if part is not None and not 0 <= part[0] < part[1]:
+            raise ValueError(f"part {part[0]}/{part[1]}: expected i/N with 0 <= i < N")
+        self.part = None if part is None else {"index": part[0], "of": part[1]}
         unknown = sorted(set(extra_fields) - set(OPTIONAL_FIELDS))
         if unknown:
             raise ValueError(f"unknown optional shard field {unknown[0]}; known: {', '.join(OPTIONAL_FIELDS)}")
@@ -164,9 +175,17 @@ class ShardWriter:
         self.manifest = mf.load(self.root, missing_ok=True)
         if self.manifest is None:
             self.manifest, self.config = mf.new_manifest(self.source, given, __version__), given
+            if self.part is not None:
+                self.manifest["part"] = dict(self.part)
             self.version = self.manifest["version"]
             return
         stored = self.manifest["config"]
+        there = self.manifest.get("part")
+        if (there and {"index": there["index"], "of": there["of"]}) != self.part:
+            raise BlurgenError(
+                f"{self.root}: holds {part_name(there)}, not {part_name(self.part)} (--part); "
+                "rerun with the stored --part, or pass a new --out"
+            )
         if self.manifest["source"] != self.source:
             raise BlurgenError(
                 f"{self.root}: holds shards made by another command or config (`blurgen {self.manifest['source']}`, "
@@ -200,11 +219,27 @@ class ShardWriter:
         """Index of the first task a (re)run must render for ``split``."""
         return self.split_state(split)["tasks_done"]
 
+    def task_range(self, n: int) -> tuple[int, int]:
+        """Tasks ``[a, b)`` of an ``n``-task split this folder holds: all, or its part's slice."""
+        return (0, n) if self.part is None else mf.part_range(n, self.part["index"], self.part["of"])
+
     def plan(self, splits: dict) -> None:
         """Record every split's task count before any rendering, so an interrupted folder says what it
         lacks (``blurgen verify``) and its readers know it is incomplete; a rerun whose inputs give
-        another count is refused."""
+        another count is refused. A part's splits start at its slice (``part_tasks``); it records the
+        splits' order, which a merge keeps (one run writes them in that order)."""
+        if self.part is not None:
+            self.manifest["part"]["splits"] = list(splits)
         for split, tasks in splits.items():
+            a, b = self.task_range(len(tasks))
+            if self.part is not None and split not in self.manifest["splits"]:
+                self.manifest["splits"][split] = {
+                    "tasks_done": a,
+                    "samples": 0,
+                    "complete": False,
+                    "skipped": [],
+                    "part_tasks": [a, b],
+                }
             state = self.split_state(split)
             if state.setdefault("tasks", len(tasks)) != len(tasks):
                 raise BlurgenError(

@@ -159,11 +159,20 @@ class GongTask:
     seed: int
 
 
-def make_gong(out: str | Path, options: GongOptions, *, workers: int = 1, shard_size: int = 256) -> Made:
-    """Blur the photos under ``options.root`` into shards in ``out`` (a rerun resumes)."""
+def make_gong(
+    out: str | Path,
+    options: GongOptions,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    part: tuple[int, int] | None = None,
+    shard_size: int = 256,
+) -> Made:
+    """Blur the photos under ``options.root`` into shards in ``out`` (a rerun resumes). ``scheduler``,
+    ``part``: see :func:`blurgen.generate.generate`."""
     if options.preset not in PRESETS:
         raise BlurgenError(f"unknown preset '{options.preset}'; use one of {', '.join(PRESETS)}")
-    files = gong_images(options.root, options.split)
+    files = gong_images(Path(options.root).absolute(), options.split)  # paths a worker in another folder can open
     splits = {}
     for split_id, (name, images) in enumerate(sorted(files.items())):
         tasks = [
@@ -174,7 +183,16 @@ def make_gong(out: str | Path, options: GongOptions, *, workers: int = 1, shard_
         splits[name] = tasks[: options.count]
     config = {**asdict(options), "root": str(Path(options.root).resolve())}
     manifest = generate(
-        out, "gong", config, splits, render_task, shard_size=shard_size, workers=workers, extra_fields=("sharp",)
+        out,
+        "gong",
+        config,
+        splits,
+        render_task,
+        shard_size=shard_size,
+        workers=workers,
+        scheduler=scheduler,
+        part=part,
+        extra_fields=("sharp",),
     )
     return Made(Path(out), manifest, splits)
 

@@ -312,6 +312,8 @@ def make_highspeed(
     options: HighspeedOptions,
     *,
     workers: int = 1,
+    scheduler: str | None = None,
+    part: tuple[int, int] | None = None,
     shard_size: int = 256,
     keep_frames: bool = False,
     device: str = "auto",
@@ -321,10 +323,11 @@ def make_highspeed(
 ) -> Made:
     """Average the windows of the sequences under ``options.root`` and label them into shards in ``out``.
 
-    Workers decode and average; the labeller runs here, ``batch`` windows per call.
+    Workers decode and average; the labeller runs here, ``batch`` windows per call. ``scheduler``,
+    ``part``: see :func:`blurgen.generate.generate`.
     """
     layout = options.layout or detect_layout(options.root)
-    seqs = discover(options.root, layout)
+    seqs = discover(Path(options.root).absolute(), layout)  # frame paths a worker in another folder can open
     groups = split_sequences(seqs, layout, options.seed, options.split_file, options.train_share)
     splits = {
         name: [t for s in group for t in window_tasks(s, options.window, options.stride, options.gamma, on_error)]
@@ -341,6 +344,8 @@ def make_highspeed(
         decode_window,
         shard_size=shard_size,
         workers=workers,
+        scheduler=scheduler,
+        part=part,
         keep_frames=keep_frames,
         label=label_step(labeller, options.fb_threshold, options.max_disp),
         label_batch=batch,

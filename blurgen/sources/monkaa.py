@@ -285,6 +285,8 @@ def make_monkaa(
     options: MonkaaOptions,
     *,
     workers: int = 1,
+    scheduler: str | None = None,
+    part: tuple[int, int] | None = None,
     shard_size: int = 256,
     keep_frames: bool = False,
     device: str = "auto",
@@ -293,6 +295,7 @@ def make_monkaa(
     """Blur the Monkaa pairs ``options`` select into shards in ``out`` (a rerun resumes).
 
     ``on_error="skip"`` records a pair with an unreadable file as skipped instead of stopping.
+    ``scheduler``, ``part``: see :func:`blurgen.generate.generate`.
     """
     if options.interp == "superslomo" and not options.ckpt:
         raise BlurgenError("--interp superslomo needs --ckpt PATH/TO/SuperSloMo.ckpt (the public Super SloMo weights)")
@@ -308,6 +311,15 @@ def make_monkaa(
     splits = split_pairs(pairs, options.split, options.seed, options.test_scenes, options.limit)
     render = MonkaaRender(options.interp, options.max_disp, options.gamma, ckpt, device, on_error)
     manifest = generate(
-        out, "monkaa", options.config(), splits, render, shard_size=shard_size, workers=workers, keep_frames=keep_frames
+        out,
+        "monkaa",
+        options.config(),
+        splits,
+        render,
+        shard_size=shard_size,
+        workers=workers,
+        scheduler=scheduler,
+        part=part,
+        keep_frames=keep_frames,
     )
     return Made(Path(out), manifest, splits)

@@ -11,6 +11,7 @@ from ...core.errors import BlurgenError
 from ...core.flow import inside, max_flow
 from ...core.images import write_image
 from ...generate import Made, generate
+from ...parallel import is_local, resolve_scheduler
 from .scene import (
     Scene,
     exposure_flows,
@@ -67,18 +68,38 @@ class SyntheticOptions:
 
 
 def make_synthetic(
-    out: str | Path, options: SyntheticOptions, *, workers: int = 1, shard_size: int = 256, keep_frames: bool = False
+    out: str | Path,
+    options: SyntheticOptions,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    part: tuple[int, int] | None = None,
+    shard_size: int = 256,
+    keep_frames: bool = False,
 ) -> Made:
-    """Render ``options`` into shards in ``out`` (a rerun resumes); bad options fail before anything is written."""
+    """Render ``options`` into shards in ``out`` (a rerun resumes); bad options fail before anything is written.
+
+    ``frames_out`` is written by the workers, so only where they share this host (not with a remote
+    ``scheduler``). ``scheduler``, ``part``: see :func:`blurgen.generate.generate`.
+    """
     if options.min_disp is not None and options.min_disp > options.max_disp:
         raise BlurgenError(f"--min-disp {options.min_disp} exceeds --max-disp {options.max_disp}; lower it")
     if options.frames_layout not in FRAME_LAYOUTS:
         raise BlurgenError(f"unknown --frames-layout '{options.frames_layout}'; use one of {', '.join(FRAME_LAYOUTS)}")
     if options.frames_layout != "gopro" and not options.frames_out:
         raise BlurgenError(f"--frames-layout {options.frames_layout} needs --frames-out DIR for the frame tree")
+    scheduler = resolve_scheduler(scheduler, workers)
+    if options.frames_out and not is_local(scheduler):
+        raise BlurgenError(
+            f"--frames-out with --scheduler {scheduler}: the workers would write the frame tree on their own hosts; "
+            "use --scheduler local:N (this host), or make the tree in a run of its own without a remote scheduler"
+        )
     cached_textures(options.textures)  # a bad --textures folder fails here
     config = asdict(options)
     task_options = {k: v for k, v in config.items() if k not in ("count", "test_count")}
+    for key in ("textures", "frames_out"):  # workers may run in another folder
+        if task_options[key]:
+            task_options[key] = str(Path(task_options[key]).absolute())
     splits = synthetic_splits(options.count, options.test_count, **task_options)
     manifest = generate(
         out,
@@ -88,6 +109,8 @@ def make_synthetic(
         render_task,
         shard_size=shard_size,
         workers=workers,
+        scheduler=scheduler,
+        part=part,
         keep_frames=keep_frames,
         extra_fields=EXTRA_FIELDS,
     )
