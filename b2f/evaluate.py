@@ -1,4 +1,5 @@
-"""b2f-eval: per-image flow errors of a checkpoint on a shard split, beside the zero-flow baseline."""
+"""b2f-eval: per-image flow errors of a checkpoint on a shard split, beside the zero-flow baseline, and the
+predicted / true flow length ratio."""
 
 import json
 import os
@@ -12,19 +13,53 @@ from tqdm import tqdm
 from blurgen.core.device import resolve_device
 from blurgen.core.errors import BlurgenError, first_line
 from blurgen.core.files import atomic_write_text
+from blurgen.shards import ShardReader, sample_key
 
 from .checkpoint import load_model
 from .data import EVAL_FIELDS, ShardDataset, loader_workers, to_input
-from .metrics import NAMES, flow_metrics
+from .metrics import MIN_LENGTH, NAMES, flow_metrics, length_ratio
 
 
 def _summary(rows):
-    """Mean of each metric over the images that have valid pixels (None when none has)."""
+    """Mean of each metric over the images that have valid pixels, and the median of their length ratios
+    (a ratio's outliers, an image with little motion, would pull a mean); None when no image has one."""
     out = {}
-    for name in NAMES:
+    for name, average in {**dict.fromkeys(NAMES, np.nanmean), "length_ratio": np.nanmedian}.items():
         values = np.array([np.nan if r[name] is None else r[name] for r in rows], np.float64)
-        out[name] = float(np.nanmean(values)) if np.isfinite(values).any() else None
+        out[name] = float(average(values)) if np.isfinite(values).any() else None
     return out
+
+
+def _scores(pred, batch):
+    """flow_metrics and the length ratio against the direction min-EPE chose (ties: fwd, as flow_metrics)."""
+    m = flow_metrics(pred, batch["flow_fwd"], batch["flow_bwd"], batch["valid"])
+    truth = torch.where((m["epe_bwd"] < m["epe_fwd"])[:, None, None, None], batch["flow_bwd"], batch["flow_fwd"])
+    return {**m, "length_ratio": length_ratio(pred, truth, batch["valid"])}
+
+
+class _Truth:
+    """The flow_fwd, flow_bwd and valid of another shard folder's samples, found by :func:`sample_key`."""
+
+    def __init__(self, root, shards):
+        self.root, self.reader = root, ShardReader(root)
+        self.index = {sample_key(self.reader.meta(i)): i for i in range(len(self.reader))}
+        self.shards = shards
+
+    def replace(self, batch: dict, meta: dict) -> dict:
+        j = self.index.get(sample_key(meta))
+        if j is None:
+            raise BlurgenError(
+                f"{self.shards}: sample {meta.get('sequence')} frames {meta.get('frames')} has no twin in {self.root}; "
+                "pass the exact shards of the frames these were made from"
+            )
+        s = self.reader.read(j, fields=("flow_fwd", "flow_bwd", "valid"), meta=False)
+        if s["valid"].shape != tuple(batch["image"].shape[2:]):
+            raise BlurgenError(
+                f"{self.shards}: sample {meta.get('sequence')} is {tuple(batch['image'].shape[2:])} but its twin in "
+                f"{self.root} is {s['valid'].shape}; pass the exact shards of the same frames"
+            )
+        flows = {k: torch.from_numpy(s[k]).permute(2, 0, 1)[None] for k in ("flow_fwd", "flow_bwd")}
+        return {**batch, **flows, "valid": torch.from_numpy(s["valid"] != 0)[None]}
 
 
 def _number(value):
@@ -41,31 +76,38 @@ def evaluate(
     workers: int | None = None,
     progress: bool = True,
     allow_incomplete: bool = False,
+    truth: str | os.PathLike | None = None,
 ) -> dict:
     """The report: summary means for the model and for zero flow, and every image's numbers.
 
     Whole images go through ``model.predict`` one at a time, so shards of any sizes can be mixed. A
     split whose generation did not finish is refused unless ``allow_incomplete``. Metrics of images
-    without valid pixels are None (JSON null), and so are means over no image.
+    without valid pixels are None (JSON null), and so are means over no image. ``length_ratio``: per
+    image the median |pred| / |true| over valid pixels whose true flow is at least ``MIN_LENGTH`` px
+    (against the direction min-EPE chose), summarised by the median over images.
+
+    ``truth``: shards with the exact flow of the same samples (``blurgen synthetic --frames-out``'s),
+    scored instead of the shards' own labels; samples are matched as `blurgen audit` matches them.
     """
     dev = resolve_device(device)
     model, config = load_model(ckpt, dev)
     dataset = ShardDataset(shards, split, crop=None, fields=EVAL_FIELDS, allow_incomplete=allow_incomplete)
     workers = loader_workers() if workers is None else workers
     loader = DataLoader(dataset, batch_size=1, num_workers=workers, pin_memory=dev.type == "cuda")
+    exact = None if truth is None else _Truth(truth, shards)
     per_image = []
     for batch in tqdm(loader, desc=f"eval {split}", unit="img", disable=not progress):
+        index = int(batch["index"][0])
+        meta = dataset.reader.meta(index)
+        if exact is not None:
+            batch = exact.replace(batch, meta)
         batch = {k: v.to(dev) for k, v in batch.items()}
         pred = model.predict(to_input(batch["image"]))
-        scores = {
-            "model": flow_metrics(pred, batch["flow_fwd"], batch["flow_bwd"], batch["valid"]),
-            "zero_flow": flow_metrics(torch.zeros_like(pred), batch["flow_fwd"], batch["flow_bwd"], batch["valid"]),
-        }
-        index = int(batch["index"][0])
+        scores = {"model": _scores(pred, batch), "zero_flow": _scores(torch.zeros_like(pred), batch)}
         per_image.append(
             {
                 "index": index,
-                "sequence": dataset.reader.meta(index).get("sequence"),
+                "sequence": meta.get("sequence"),
                 **{who: {k: _number(v[0]) for k, v in m.items()} for who, m in scores.items()},
             }
         )
@@ -73,6 +115,7 @@ def evaluate(
         "checkpoint": str(Path(ckpt).resolve()),
         "shards": str(Path(shards).resolve()),
         "split": split,
+        "truth": None if truth is None else str(Path(truth).resolve()),
         "model_config": config,
         "images": len(per_image),
         "without_valid_pixels": sum(r["model"]["epe_min"] is None for r in per_image),
@@ -109,15 +152,24 @@ def format_table(report: dict) -> str:
     def share(value):
         return f"{'n/a':>8}" if value is None else f"{100 * value:7.1f}%"
 
-    header = f"{'':10}{'EPE min':>9}{'EPE fwd':>9}{'EPE bwd':>9}{'<1px':>8}{'<3px':>8}{'<5px':>8}"
-    lines = [f"{report['shards']} [{report['split']}]: {report['images']} images", header]
+    def ratio(value):
+        return f"{'n/a':>10}" if value is None else f"{value:10.2f}"
+
+    header = f"{'':10}{'EPE min':>9}{'EPE fwd':>9}{'EPE bwd':>9}{'<1px':>8}{'<3px':>8}{'<5px':>8}{'|pred|/|gt|':>12}"
+    against = f", flow of {report['truth']}" if report.get("truth") else ""
+    lines = [f"{report['shards']} [{report['split']}]: {report['images']} images{against}", header]
     for label, key in (("model", "model"), ("zero flow", "zero_flow")):
         m = report[key]
         lines.append(
             f"{label:10}"
             + "".join(epe(m[name]) for name in ("epe_min", "epe_fwd", "epe_bwd"))
             + "".join(share(m[f"acc{t}"]) for t in (1, 3, 5))
+            + f"{'':2}{ratio(m.get('length_ratio'))}"
         )
+    lines.append(
+        f"|pred|/|gt|: per image the median over valid pixels with |gt| >= {MIN_LENGTH:g} px (the direction EPE min "
+        "scores), median over images"
+    )
     empty = report["without_valid_pixels"]
     if empty:
         lines.append(

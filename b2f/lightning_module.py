@@ -1,13 +1,32 @@
-"""B2F-net training as a LightningModule: multi-scale EPE loss, Adam, step-halved learning rate, and the
-evaluation metrics on validation crops."""
+"""B2F-net training as a LightningModule: multi-scale EPE loss, Adam, step-halved learning rate, the
+evaluation metrics on validation crops and a picture of a few validation predictions in TensorBoard."""
 
 import lightning as L
+import numpy as np
 import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from blurgen.core.viz import flow_to_color, label_image, stack_rows
 
 from .data import to_input
 from .loss import multiscale_loss
 from .metrics import NAMES, flow_metrics
 from .model import build_model
+
+PANEL_SAMPLES = 4  # validation samples in the TensorBoard panel: the first ones of the first batch
+
+
+def prediction_panel(images: np.ndarray, truths: np.ndarray, preds: np.ndarray) -> np.ndarray:
+    """One row per sample, blurred | truth | prediction, the two flows on the truth's colour scale (its
+    largest |flow|): uint8 RGB. ``images`` B×H×W×3 uint8, ``truths``, ``preds`` B×H×W×2 pixels."""
+    rows = []
+    for i, (image, truth, pred) in enumerate(zip(images, truths, preds)):
+        radius = max(float(np.linalg.norm(truth, axis=2).max()), 1e-6)
+        panels = [image, flow_to_color(truth, radius), flow_to_color(pred, radius)]
+        if i == 0:
+            panels = [label_image(p, text) for p, text in zip(panels, ("blurred", "truth", "prediction"))]
+        rows.append(np.concatenate(panels, axis=1))
+    return stack_rows(rows)
 
 
 class B2FModule(L.LightningModule):
@@ -33,6 +52,7 @@ class B2FModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.model = build_model(dict(model_config))
+        self._panel = None  # the validation panel's arrays, from the epoch's first batch
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
         return self.model(image)
@@ -62,12 +82,32 @@ class B2FModule(L.LightningModule):
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         pred = self.model.predict(to_input(batch["image"]))
         metrics = flow_metrics(pred, batch["flow_fwd"], batch["flow_bwd"], batch["valid"])
+        if batch_idx == 0:
+            self._keep_panel(batch, pred, metrics)
         for name in NAMES:
             values = metrics[name][~metrics[name].isnan()].float()
             if len(values):
                 self.log(
                     f"val/{name}", values.mean(), batch_size=len(values), prog_bar=name == "epe_min", sync_dist=True
                 )
+
+    def _keep_panel(self, batch: dict, pred: torch.Tensor, metrics: dict) -> None:
+        """The first samples' image, truth (in the direction min-EPE scores) and prediction, on the host."""
+        n = PANEL_SAMPLES
+        use_bwd = (metrics["epe_bwd"] < metrics["epe_fwd"])[:n, None, None, None]
+        truth = torch.where(use_bwd, batch["flow_bwd"][:n], batch["flow_fwd"][:n])
+        flows = (t.permute(0, 2, 3, 1).float().cpu().numpy() for t in (truth, pred[:n]))
+        self._panel = [batch["image"][:n].permute(0, 2, 3, 1).cpu().numpy(), *flows]
+
+    def on_validation_epoch_end(self) -> None:
+        """The panel of this epoch's predictions to TensorBoard (rank 0's samples; step: the global step)."""
+        panel, self._panel = self._panel, None
+        if panel is None or not self.trainer.is_global_zero:
+            return
+        for logger in self.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                image = prediction_panel(*panel)
+                logger.experiment.add_image("val/predictions", image, self.global_step, dataformats="HWC")
 
     def configure_optimizers(self) -> dict:
         hp = self.hparams

@@ -8,6 +8,7 @@ prediction matches better; the accuracies are taken against that same direction.
 import torch
 
 THRESHOLDS = (1, 3, 5)
+MIN_LENGTH = 1.0  # px: the length ratio leaves out pixels whose true flow is shorter (their ratio is noise)
 NAMES = ("epe_min", "epe_fwd", "epe_bwd") + tuple(f"acc{t}" for t in THRESHOLDS)
 
 
@@ -37,3 +38,20 @@ def flow_metrics(
     for t in THRESHOLDS:
         out[f"acc{t}"] = _masked_mean((err < t).double(), mask)
     return out
+
+
+def length_ratio(pred: torch.Tensor, truth: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Per image, the median over valid pixels with |truth| >= ``MIN_LENGTH`` of |pred| / |truth|: 1 when
+    the predicted blur is as long as the true one, whatever its direction (EPE mixes length and angle, and
+    a model that learned its training set's displacement range is off in length). NaN without such pixels.
+
+    ``pred``, ``truth``: B×2×H×W pixels; ``valid``: B×H×W (nonzero = scored) or None. float64, B values.
+    """
+    pred, truth = pred.double(), truth.double()
+    true_len = torch.linalg.vector_norm(truth, dim=1)
+    ratio = torch.linalg.vector_norm(pred, dim=1) / true_len.clamp(min=MIN_LENGTH)
+    keep = true_len >= MIN_LENGTH
+    if valid is not None:
+        keep &= valid != 0
+    # the median as numpy's (the mean of the two middle values for an even count); of nothing, NaN
+    return torch.where(keep, ratio, torch.full_like(ratio, float("nan"))).flatten(1).nanquantile(0.5, dim=1)

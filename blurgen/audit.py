@@ -11,12 +11,7 @@ from tqdm import tqdm
 
 from .core.errors import BlurgenError
 from .core.flow import epe
-from .shards.reader import ShardReader
-
-
-def _key(meta):
-    frames = meta.get("frames") or [None]
-    return meta.get("sequence"), frames[0], frames[-1]
+from .shards.reader import ShardReader, sample_key
 
 
 def _mean_of_defined(values: list[float]) -> float:
@@ -41,13 +36,13 @@ def sample_errors(pseudo: dict, truth: dict) -> dict:
 def audit(pseudo_root: str | os.PathLike, truth_root: str | os.PathLike) -> dict:
     """Per-sample errors and their means for every sample of ``pseudo_root`` found in ``truth_root``."""
     truth = ShardReader(truth_root)
-    index = {_key(truth.meta(i)): i for i in range(len(truth))}
+    index = {sample_key(truth.meta(i)): i for i in range(len(truth))}
     pseudo = ShardReader(pseudo_root)
     fields = ("flow_fwd", "flow_bwd", "valid")
     rows, unmatched = [], 0
     for i in tqdm(range(len(pseudo)), desc=f"audit {pseudo_root}", unit="sample"):
         meta = pseudo.meta(i)
-        j = index.get(_key(meta))
+        j = index.get(sample_key(meta))
         if j is None:
             unmatched += 1
             continue

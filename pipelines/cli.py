@@ -2,10 +2,12 @@
 
     b2f-reproduce table1|table2|table3|segmentation|all --out RUN [--scale smoke|full]
                   [--monkaa ROOT --gopro ROOT --nfs ROOT --bsds ROOT]
+    b2f-reproduce generalization --out RUN [--scale smoke|full] [--ckpt NAME=PATH …]
 
 ``segmentation``: the paper's downstream task (moving-object masks from the flow), measured. A rerun skips
 the stages that finished and resumes the one that was interrupted; RUN/tables.md holds the tables,
-RUN/progress.json each stage's state.
+RUN/progress.json each stage's state. ``generalization`` (not part of ``all``: it trains its own model
+on data the project makes) writes RUN/generalization.md, the cross-generator matrix.
 """
 
 import shlex
@@ -17,10 +19,13 @@ import torch
 
 from blurgen.core.cli import device_option, run
 from blurgen.core.device import resolve_device
+from blurgen.core.errors import BlurgenError
 
 from .estimate import estimate as estimate_cost
 from .estimate import format_estimate
 from .flow_tables import table1, table3
+from .generalization import build as build_matrix
+from .generalization import generalization
 from .report import Table, write_tables
 from .scale import SCALES, Scale
 from .segmentation import segmentation
@@ -44,7 +49,7 @@ def reproduce(tables: Sequence[str], out: str | Path, scale: Scale, roots: dict,
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("table", type=click.Choice((*TABLES, "all")))
+@click.argument("table", type=click.Choice((*TABLES, "all", "generalization")))
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Run folder (stages, tables.md).")
 @click.option(
     "--scale",
@@ -57,6 +62,13 @@ def reproduce(tables: Sequence[str], out: str | Path, scale: Scale, roots: dict,
 @click.option("--gopro", type=click.Path(), help="GoPro 240 fps root, train/ and test/ (full scale).")
 @click.option("--nfs", type=click.Path(), help="Need for Speed root, <seq>/240/<seq>/ (full scale).")
 @click.option("--bsds", type=click.Path(), help="BSDS500 root, BSR/BSDS500/data/images/ (full scale, Table 2).")
+@click.option(
+    "--ckpt",
+    "ckpts",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="generalization: evaluate this model (a row named NAME) instead of training the recipe; repeatable.",
+)
 @device_option
 @click.option("--devices", default="auto", show_default=True, help="Training devices (Lightning's; e.g. 2).")
 @click.option("--workers", default=1, show_default=True, help="Processes for rendering and loading (1: in this one).")
@@ -71,12 +83,17 @@ def reproduce(tables: Sequence[str], out: str | Path, scale: Scale, roots: dict,
     is_flag=True,
     help="Run nothing: print each training stage's steps and its time on --device from measured s/step.",
 )
-def main_command(table, out, scale, monkaa, gopro, nfs, bsds, device, devices, workers, threads, estimate):
+def main_command(table, out, scale, monkaa, gopro, nfs, bsds, ckpts, device, devices, workers, threads, estimate):
     if threads or scale == "smoke":
         torch.set_num_threads(threads or 1)
     tables = tuple(TABLES) if table == "all" else (table,)
     hw = Hardware(device, int(devices) if str(devices).isdigit() else devices, workers)
     roots = {"monkaa": monkaa, "gopro": gopro, "nfs": nfs, "bsds": bsds}
+    if table == "generalization":
+        _generalization(out, SCALES[scale], hw, _named(ckpts), estimate, device)
+        return
+    if ckpts:
+        raise BlurgenError("--ckpt is for b2f-reproduce generalization; drop it")
     if estimate:
         stages = [s for table in build(tables, SCALES[scale], roots, hw) for s in table.stages]
         dev = resolve_device(device)
@@ -87,6 +104,31 @@ def main_command(table, out, scale, monkaa, gopro, nfs, bsds, device, devices, w
     words += [w for key, root in roots.items() if root for w in (f"--{key}", root)]
     path = reproduce(tables, out, SCALES[scale], roots, hw, shlex.join(words))
     click.echo(path.read_text())
+
+
+def _named(ckpts: Sequence[str]) -> dict[str, str]:
+    """NAME=PATH pairs in order; a missing '=' or a repeated NAME is one line."""
+    named = {}
+    for pair in ckpts:
+        name, _, path = pair.partition("=")
+        if not name or not path:
+            raise BlurgenError(f"--ckpt {pair}: expected NAME=PATH (e.g. --ckpt mine=runs/a/model.pt)")
+        if name in named:
+            raise BlurgenError(f"--ckpt {pair}: the name {name} is given twice; give each model its own")
+        named[name] = path
+    return named
+
+
+def _generalization(out, scale: Scale, hw: Hardware, ckpts: dict[str, str], estimate: bool, device: str) -> None:
+    if estimate:
+        _, _, cells = build_matrix(scale, hw, ckpts)
+        dev = resolve_device(device)
+        name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+        click.echo(format_estimate(estimate_cost(out, list(cells.values()), device), name))
+        return
+    words = ["b2f-reproduce", "generalization", "--out", str(out), "--scale", scale.name]
+    words += [w for name, path in ckpts.items() for w in ("--ckpt", f"{name}={path}")]
+    click.echo(generalization(out, scale, hw, ckpts, shlex.join(words)).read_text())
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -19,7 +19,9 @@ class Scale:
     scale; ``labeller``: HighspeedOptions' flow and ckpt; ``bsds``: the smoke photos in BSDS500's
     layout (None: --bsds); ``gong``: GongOptions fields of the training shards (the test shards take
     one draw per image); ``deblur_prior``: (name, fit_prior options); ``segmentation``: SyntheticOptions
-    fields of the downstream segmentation's shards (moving patches, exact masks)."""
+    fields of the downstream segmentation's shards (moving patches, exact masks); ``generalization``: the
+    cross-generator matrix's test sets (see pipelines.generalization) and ``recipe``, what this scale
+    changes in the training recipe (``data``: SyntheticOptions fields, ``train``: b2f.train options)."""
 
     name: str
     model: dict = field(default_factory=lambda: dataclasses.asdict(ModelConfig()))
@@ -42,6 +44,18 @@ class Scale:
             "min_disp": 4.0,
             "max_disp": 30.0,
             "objects": 4,
+        }
+    )
+    generalization: dict = field(
+        default_factory=lambda: {
+            "size": (256, 256),
+            "synthetic": {"test_count": 48, "min_disp": 1.0, "max_disp": 32.0, "objects": 0},
+            "tree": {"count": 13, "max_disp": 32.0, "objects": 1, "windows": 4},
+            "sceneflow_tree": {"count": 4, "max_disp": 24.0, "objects": 1, "windows": 8},
+            "monkaa": {"camera": "left", "split": {"test": 48}},
+            "photos": 6,
+            "gong": {"per_image": 8},
+            "recipe": {"data": {}, "train": {}},
         }
     )
     seed: int = 0
@@ -82,6 +96,19 @@ SMOKE = Scale(
     gong={"per_image": 4},
     deblur_prior=("hyper-laplacian", {}),
     segmentation={"count": 24, "test_count": 8, "size": (64, 64), "min_disp": 2.0, "max_disp": 8.0, "objects": 2},
+    generalization={
+        "size": (64, 64),
+        "synthetic": {"test_count": 4, "min_disp": 1.0, "max_disp": 8.0, "objects": 0},
+        "tree": {"count": 3, "max_disp": 8.0, "objects": 1, "windows": 2},
+        "sceneflow_tree": {"count": 1, "max_disp": 6.0, "objects": 1, "windows": 4},
+        "monkaa": {"camera": "left", "split": {"test": 4}},
+        "photos": 2,
+        "gong": {"per_image": 2},
+        "recipe": {
+            "data": {"count": 16, "size": (64, 64), "max_disp": 8.0},
+            "train": {"epochs": 2, "crop": [64, 64], "random_crop": False, "milestones": []},
+        },
+    },
 )
 
 SCALES = {"full": FULL, "smoke": SMOKE}

@@ -5,6 +5,7 @@ action, not stored in the stage's config, because they do not change what a stag
 """
 
 import dataclasses
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from b2f.predict import predict_flow
 from b2f.train import train
 from blurgen.audit import audit
 from blurgen.core.device import resolve_device
+from blurgen.core.errors import BlurgenError
+from blurgen.core.files import file_digest
 from blurgen.core.images import write_image
 from blurgen.core.viz import flow_to_color
 from blurgen.shards import ShardReader
@@ -124,22 +127,37 @@ def train_stage(
     return Stage("train", label, config, action, {"shards": shards, **({"init": init} if init else {})})
 
 
-def eval_stage(label: str, trained: Stage, shards: Stage, hw: Hardware, split: str = "test") -> Stage:
-    """b2f.evaluate.evaluate of the trained model.pt on a split: model and zero flow, per image in out/eval.json."""
+def eval_stage(
+    label: str,
+    trained: Stage | str | os.PathLike,
+    shards: Stage,
+    hw: Hardware,
+    split: str = "test",
+    truth: Stage | None = None,
+) -> Stage:
+    """b2f.evaluate.evaluate of the trained model.pt (or of a checkpoint file, named in the config with its
+    digest) on a split: model and zero flow, per image in out/eval.json. ``truth``: a :func:`synthetic_tree`
+    whose exact flow is scored instead of the shards' labels."""
+    ckpt = None if isinstance(trained, Stage) else Path(trained).resolve()
+    if ckpt is not None and not ckpt.is_file():
+        raise BlurgenError(f"{trained}: no such checkpoint; pass a b2f-train model.pt or .ckpt file")
 
     def action(out: Path, inputs: dict[str, Path]) -> dict:
         report = evaluate(
-            inputs["model"] / "model.pt",
+            ckpt or inputs["model"] / "model.pt",
             inputs["shards"],
             split,
             device=hw.device,
             workers=hw.loader_workers,
             progress=hw.progress,
+            truth=inputs["truth"] / "exact" if truth else None,
         )
         write_report(report, out / "eval.json")
         return {k: report[k] for k in ("split", "images", "without_valid_pixels", "model", "zero_flow")}
 
-    return Stage("eval", label, {"split": split}, action, {"model": trained, "shards": shards})
+    config = {"split": split, **({"ckpt": str(ckpt), "sha256": file_digest(ckpt)} if ckpt else {})}
+    inputs = {"shards": shards, **({"model": trained} if ckpt is None else {}), **({"truth": truth} if truth else {})}
+    return Stage("eval", label, config, action, inputs)
 
 
 def audit_stage(label: str, labelled: Stage, tree: Stage) -> Stage:

@@ -14,6 +14,13 @@ from . import manifest as mf
 from .format import ALL_FIELDS, ARRAY_FIELDS
 
 
+def sample_key(meta: dict) -> tuple:
+    """(sequence, first frame, last frame) of a sample's meta: what names one window of one sequence across
+    runs, so a labelled sample finds its exact-flow twin made from the same frames (``blurgen audit``)."""
+    frames = meta.get("frames") or [None]
+    return meta.get("sequence"), frames[0], frames[-1]
+
+
 class ShardReader:
     """Samples of one split (or all) of a shard directory, indexed 0..len-1 in manifest order.
 

@@ -1,0 +1,110 @@
+"""The cross-generator matrix at a tiny scale: every cell filled, zero flow from the shards themselves,
+the --ckpt rows of the CLI the same as the trained row."""
+
+import dataclasses
+import math
+import re
+
+import numpy as np
+import pytest
+from helpers import invoke, tiny_model_config
+
+from blurgen.shards import ShardReader, sample_key
+from pipelines.cli import main
+from pipelines.generalization import generalization
+from pipelines.scale import SMOKE
+from pipelines.steps import Hardware
+
+TINY = dataclasses.replace(
+    SMOKE,
+    model=tiny_model_config(),
+    generalization={**SMOKE.generalization, "recipe": {"data": {"count": 4, "size": (64, 64)}, "train": {"epochs": 1}}},
+)
+HW = Hardware("cpu", 1, 1, progress=False)
+CELL = re.compile(r"^(?:own: )?([\d.]+) / ([\d.]+) = ([\d.]+)×, len ([\d.]+)( ✓)?$")
+COLUMNS = ["synthetic", "highspeed", "gong bsd-m", "gong bsd-s", "monkaa"]
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory):
+    run = tmp_path_factory.mktemp("generalization") / "run"
+    return run, generalization(run, TINY, HW, None, "b2f-reproduce generalization").read_text()
+
+
+def _rows(text):
+    """{row name: {column: (model, zero, ratio, length)}} of the matrix."""
+    lines = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| ")]
+    head = [c.strip() for c in lines[0]]
+    assert head == ["Model (training data)", *COLUMNS]
+    rows = {}
+    for line in lines[1:]:
+        cells = [c.strip() for c in line]
+        rows[cells[0].split(" (")[0]] = {
+            column: tuple(float(x) for x in CELL.match(cell).groups()[:4]) for column, cell in zip(COLUMNS, cells[1:])
+        }
+    return rows
+
+
+def _stage_out(run, prefix):
+    (found,) = [p for p in (run / "stages").iterdir() if p.name.rsplit("-", 1)[0] == prefix]
+    return found / "out"
+
+
+def _zero_flow(samples):
+    """Mean over images of min(mean |flow_fwd|, mean |flow_bwd|) over the valid pixels."""
+    zero = []
+    for s in samples:
+        v = s["valid"] > 0
+        zero.append(min(np.linalg.norm(s[k], axis=2)[v].mean() for k in ("flow_fwd", "flow_bwd")))
+    return f"{np.mean(zero):.3f}"
+
+
+def test_every_cell_has_finite_numbers_and_zero_flow_is_the_mean_true_length(matrix):
+    run, text = matrix
+    rows = _rows(text)
+    assert list(rows) == ["recipe"] and "| recipe (synthetic, RECIPE) | own: " in text
+    for model, zero, ratio, length in rows["recipe"].values():
+        assert all(math.isfinite(x) for x in (model, zero, ratio, length)) and zero > 0
+        assert ratio == pytest.approx(model / zero, abs=0.006)
+    fields = ("flow_fwd", "flow_bwd", "valid")
+    cell = text.split("\n| recipe")[1].split("|")
+    # Monkaa and Gong: their own exact flow
+    for column, prefix in (("monkaa", "gen-monkaa"), ("gong bsd-m", "gong-bsd-m-gen-test")):
+        reader = ShardReader(_stage_out(run, prefix), "test")
+        zero = _zero_flow(reader.read(i, fields=fields) for i in range(len(reader)))
+        assert cell[1 + COLUMNS.index(column)].split(" / ")[1].startswith(zero)
+    # highspeed: the exact flow of the same windows in the tree's shards, not the DIS labels
+    labelled = ShardReader(_stage_out(run, "gen-highspeed"), "test")
+    exact = ShardReader(_stage_out(run, "gen-tree-gopro") / "exact")
+    twin = {sample_key(exact.meta(j)): j for j in range(len(exact))}
+    samples = [exact.read(twin[sample_key(labelled.meta(i))], fields=fields) for i in range(len(labelled))]
+    assert len(samples) >= 2
+    assert cell[1 + COLUMNS.index("highspeed")].split(" / ")[1].startswith(_zero_flow(samples))
+    assert f"highspeed: {len(labelled)} images" in text and "1 epochs = 1 steps" in text
+
+
+def test_ckpt_rows_through_the_cli_match_the_trained_row(matrix, capsys):
+    run, text = matrix
+    model = _stage_out(run, "gen-train") / "model.pt"
+    code, out, err = invoke(
+        main, capsys, "generalization", "--out", run, "--scale", "smoke", "--device", "cpu",
+        "--ckpt", f"a={model}", "--ckpt", f"b={model}",
+    )  # fmt: skip
+    assert code == 0, err
+    rows = _rows(out)
+    assert list(rows) == ["a", "b"] and rows["a"] == rows["b"] == _rows(text)["recipe"]
+    # the test sets made once; one file named twice is one evaluation per column (named by the file's digest)
+    assert err.count("done before") == 8 and err.count("running") == 5
+    assert (run / "generalization.md").read_text() == out.rstrip("\n") + "\n"
+
+
+def test_bad_ckpt_arguments_are_one_line(tmp_path, capsys):
+    for args, message in (
+        (["--ckpt", "nameless"], "--ckpt nameless: expected NAME=PATH"),
+        (["--ckpt", f"a={tmp_path}/none.pt"], "none.pt: no such checkpoint"),
+        (["--ckpt", "a=x", "--ckpt", "a=y"], "the name a is given twice"),
+    ):
+        code, _, err = invoke(main, capsys, "generalization", "--out", tmp_path / "r", "--scale", "smoke", *args)
+        assert code == 2 and message in err.strip().splitlines()[-1]
+    code, _, err = invoke(main, capsys, "table3", "--out", tmp_path / "r", "--scale", "smoke", "--ckpt", "a=b")
+    assert code == 2 and "--ckpt is for b2f-reproduce generalization" in err
