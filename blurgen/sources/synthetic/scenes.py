@@ -45,7 +45,7 @@ def load_textures(folder: str | Path | None = None) -> list[np.ndarray]:
 
 _TEXTURES = {}
 TEXTURE_KINDS = ("photos", "procedural")
-PROCEDURAL_SIZE = 384  # px, side of a procedural texture (the background is zoomed to cover the frame)
+PROCEDURAL_SIZE = 256  # px, side of a procedural texture (the background is zoomed to cover the frame)
 
 
 def procedural_texture(rng: np.random.Generator, size: int = PROCEDURAL_SIZE) -> np.ndarray:

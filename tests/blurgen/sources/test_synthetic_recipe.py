@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import blurgen
 
 from blurgen.core.errors import BlurgenError
 from blurgen.core.images import write_image
@@ -128,3 +129,16 @@ def test_bad_recipe_options_fail_before_anything_is_written(tmp_path, bad, messa
     with pytest.raises(BlurgenError, match=message):
         make_synthetic(tmp_path / "out", SyntheticOptions(count=2, size=(32, 32), max_disp=6.0, **bad))
     assert not (tmp_path / "out").exists()
+
+
+def test_blurgen_synthetic_takes_the_recipe_options(tmp_path, capsys):
+    out = tmp_path / "o"
+    args = ["synthetic", "--out", out, "--count", "3", "--size", "48x48", "--max-disp", "10", "--objects", "0"]
+    code, _, err = blurgen(capsys, *args, "--texture-kind", "procedural", "--noise", "3", "--min-frames", "1")
+    assert code == 0, err
+    config = json.loads((out / "manifest.json").read_text())["config"]
+    assert (config["texture_kind"], config["noise"], config["min_frames"]) == ("procedural", 3.0, 1)
+    reader = ShardReader(out, "train")
+    assert all(0 <= reader.meta(i)["noise"] <= 3.0 for i in range(3))
+    code, _, err = blurgen(capsys, "synthetic", "--out", tmp_path / "p", "--texture-kind", "clouds")
+    assert code == 2 and "clouds" in err
