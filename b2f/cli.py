@@ -33,6 +33,21 @@ def parse_crop(ctx: click.Context | None, param: click.Parameter | None, value: 
         raise click.BadParameter(f"'{value}' is not N or HxW, e.g. 256 or 256x384") from None
 
 
+def parse_scale(
+    ctx: click.Context | None, param: click.Parameter | None, value: str | None
+) -> tuple[float, float] | None:
+    """``LO,HI`` -> (LO, HI) with 0 < LO <= HI."""
+    if value is None:
+        return None
+    try:
+        low, high = (float(v) for v in value.split(","))
+        if not 0 < low <= high:
+            raise ValueError
+        return low, high
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not LO,HI with 0 < LO <= HI, e.g. 0.5,1.5") from None
+
+
 def parse_devices(ctx: click.Context | None, param: click.Parameter | None, value: str) -> int | str:
     if value == "auto":
         return value
@@ -80,6 +95,18 @@ def parse_devices(ctx: click.Context | None, param: click.Parameter | None, valu
 )
 @click.option("--random-crop", is_flag=True, help="Random instead of centre crops.")
 @click.option("--flip", is_flag=True, help="Random left-right and up-down flips (flow mirrored with them).")
+@click.option(
+    "--scale",
+    callback=parse_scale,
+    default=None,
+    help="Scale augmentation LO,HI: each crop resampled by a factor log-uniform in [LO, HI], its flow with "
+    "it (e.g. 0.5,1.5: blur lengths the shards do not hold).",
+)
+@click.option(
+    "--photometric",
+    is_flag=True,
+    help="Random gamma, channel gains, offset and sensor noise per crop (the flow is unchanged).",
+)
 @click.option(
     "--direction",
     type=click.Choice(DIRECTIONS),

@@ -6,7 +6,9 @@ a run resumed from an end-of-epoch checkpoint sees exactly the batches the unint
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 
+import cv2
 import lightning as L
 import numpy as np
 import torch
@@ -44,6 +46,10 @@ class ShardDataset(Dataset):
     ``crop=(h, w)`` takes the centre window (or a random one with ``random_crop``); ``None`` keeps whole
     images. ``flip`` mirrors left-right and up-down, each with probability 1/2, negating u or v: a
     mirrored blur is the blur of the mirrored motion, and time runs the same way, so fwd stays fwd.
+    ``scale=(lo, hi)`` resamples each crop from a window 1/f times its size, f log-uniform in [lo, hi]
+    (at most the image), and multiplies the flow by f: a rescaled blur is the blur of the rescaled
+    motion, so the model sees every blur length on every texture. ``photometric`` draws a
+    :class:`Photometric` change per sample (the flow is unchanged).
     Items are fetched by index, or by ``(index, epoch)`` from :class:`EpochSampler` for augmentation.
     """
 
@@ -57,6 +63,8 @@ class ShardDataset(Dataset):
         seed: int = 0,
         fields: tuple[str, ...] = TRAIN_FIELDS,
         allow_incomplete: bool = False,
+        scale: tuple[float, float] | None = None,
+        photometric: bool = False,
     ):
         """``allow_incomplete``: use the samples of a split whose generation has not finished (killed)."""
         self.reader = ShardReader(root, split)
@@ -70,6 +78,9 @@ class ShardDataset(Dataset):
         if len(self.reader) == 0:
             raise BlurgenError(f"{root}: split '{split}' has no samples; generate some or pick another split")
         self.crop, self.random_crop, self.flip, self.seed = crop, random_crop, flip, seed
+        self.scale, self.photometric = scale, photometric
+        if scale is not None and (crop is None or not 0 < scale[0] <= scale[1]):
+            raise BlurgenError(f"scale augmentation {scale}: needs a crop and 0 < low <= high")
         self.fields = tuple(fields)
         if crop is not None:
             small = [(s["H"], s["W"]) for s in self.reader.shards if s["H"] < crop[0] or s["W"] < crop[1]]
@@ -97,6 +108,9 @@ class ShardDataset(Dataset):
         window = None
         if self.crop is not None:
             h, w = self.crop
+            if self.scale is not None:  # the window the crop is resampled from
+                f = float(np.exp(rng.uniform(np.log(self.scale[0]), np.log(self.scale[1]))))
+                h, w = min(H, round(h / f)), min(W, round(w / f))
             if self.random_crop:
                 y, x = int(rng.integers(0, H - h + 1)), int(rng.integers(0, W - w + 1))
             else:
@@ -104,6 +118,8 @@ class ShardDataset(Dataset):
             window = (y, x, h, w)
         s = self.reader.read(index, crop=window, fields=self.fields, meta=False)
         flows = [name for name in ("flow_fwd", "flow_bwd") if name in s]
+        if self.scale is not None:
+            s = resample(s, self.crop)
         if self.flip:
             for axis, component in ((1, 0), (0, 1)):  # left-right negates u, up-down negates v
                 if rng.random() < 0.5:
@@ -111,6 +127,8 @@ class ShardDataset(Dataset):
                         s[name] = np.flip(s[name], axis)
                     for name in flows:
                         s[name] = s[name] * np.array([-1, 1] if component == 0 else [1, -1], np.float32)
+        if self.photometric:
+            s["blurred"] = Photometric.draw(rng).apply(s["blurred"], rng)
         out = {
             "index": index,
             "image": torch.from_numpy(np.ascontiguousarray(s["blurred"])).permute(2, 0, 1).contiguous(),
@@ -119,6 +137,56 @@ class ShardDataset(Dataset):
         for name in flows:
             out[name] = torch.from_numpy(np.ascontiguousarray(s[name])).permute(2, 0, 1).contiguous()
         return out
+
+
+def resample(sample: dict, size: tuple[int, int]) -> dict:
+    """``sample``'s arrays resized to ``size`` (h, w), the flows' u and v multiplied by the width and
+    height ratios: the same motion seen at another scale. Images by area averaging when shrinking
+    (bilinear when growing), flows bilinearly, masks by the nearest pixel."""
+    h, w = size
+    H, W = sample["blurred"].shape[:2]
+    sx, sy = w / W, h / H
+    area = cv2.INTER_AREA if sx * sy < 1 else cv2.INTER_LINEAR
+    out = dict(sample)
+    for name, array in sample.items():
+        if name in ("flow_fwd", "flow_bwd"):
+            out[name] = cv2.resize(array, (w, h), interpolation=cv2.INTER_LINEAR) * np.array([sx, sy], np.float32)
+        elif name == "valid":
+            out[name] = cv2.resize(array, (w, h), interpolation=cv2.INTER_NEAREST)
+        elif name == "blurred":
+            out[name] = cv2.resize(array, (w, h), interpolation=area)
+    return out
+
+
+@dataclass(frozen=True)
+class Photometric:
+    """A camera's photometric differences: ``out = clip(255 * (gain_c * (v/255) ** gamma + offset) + noise)``,
+    per colour channel c, with Gaussian noise of ``noise`` (8-bit levels), rounded to uint8."""
+
+    gamma: float = 1.0
+    gains: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    offset: float = 0.0
+    noise: float = 0.0
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> "Photometric":
+        """Gamma log-uniform in [0.7, 1.4], an overall gain in [0.75, 1.25] times a channel gain in
+        [0.9, 1.1] each, offset in [-0.08, 0.08], noise sigma in [0, 4] levels."""
+        gain = rng.uniform(0.75, 1.25)
+        return cls(
+            gamma=float(np.exp(rng.uniform(np.log(0.7), np.log(1.4)))),
+            gains=tuple(float(gain * g) for g in rng.uniform(0.9, 1.1, 3)),
+            offset=float(rng.uniform(-0.08, 0.08)),
+            noise=float(rng.uniform(0.0, 4.0)),
+        )
+
+    def apply(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """uint8 H×W×3 -> uint8 H×W×3; ``rng`` draws the noise."""
+        curve = (np.arange(256) / 255.0) ** self.gamma  # a table: one lookup per pixel, not a power
+        value = 255.0 * (curve[image] * np.array(self.gains) + self.offset)
+        if self.noise > 0:
+            value += rng.normal(0.0, self.noise, image.shape)
+        return np.clip(value + 0.5, 0, 255).astype(np.uint8)
 
 
 class EpochSampler(DistributedSampler):

@@ -34,6 +34,8 @@ def run_config(
     crop: tuple[int, int] = (256, 256),
     random_crop: bool = False,
     flip: bool = False,
+    scale: tuple[float, float] | None = None,
+    photometric: bool = False,
     init: str | Path | None = None,
     seed: int = 0,
     precision: str = "32-true",
@@ -46,6 +48,8 @@ def run_config(
         raise BlurgenError(f"unknown schedule '{schedule}'; use one of {', '.join(SCHEDULES)}")
     if direction not in DIRECTIONS:
         raise BlurgenError(f"unknown loss direction '{direction}'; use one of {', '.join(DIRECTIONS)}")
+    if scale is not None and not 0 < scale[0] <= scale[1]:
+        raise BlurgenError(f"--scale {scale[0]},{scale[1]}: needs 0 < low <= high")
     if crop[0] % 64 or crop[1] % 64:
         raise BlurgenError(f"--crop {crop[0]}x{crop[1]}: B2F-net needs multiples of 64 (6 stride-2 levels)")
     preset_epochs, preset_milestones = SCHEDULES[schedule]
@@ -62,6 +66,8 @@ def run_config(
         "crop": list(crop),
         "random_crop": random_crop,
         "flip": flip,
+        "scale": None if scale is None else list(scale),
+        "photometric": photometric,
         "init": _absolute(init),
         "seed": seed,
         "precision": precision,
@@ -94,7 +100,10 @@ def check_resume(out: Path, config: dict) -> dict:
         stored = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise BlurgenError(f"{path}: cannot read the run's config ({e}); start a new --out") from None
-    stored.setdefault("compile", False)  # runs recorded before the option existed
+    # runs recorded before these options existed trained without them
+    stored.setdefault("compile", False)
+    stored.setdefault("scale", None)
+    stored.setdefault("photometric", False)
     changed = [k for k in stored if k not in FREE_ON_RESUME + RECORDED and stored[k] != config.get(k)]
     if changed:
         differences = list(_differences({k: stored[k] for k in changed}, {k: config.get(k) for k in changed}))

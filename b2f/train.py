@@ -176,6 +176,8 @@ def train(
         crop=crop,
         random_crop=config["random_crop"],
         flip=config["flip"],
+        scale=config["scale"],
+        photometric=config["photometric"],
         seed=config["seed"],
         fields=TRAIN_FIELDS if config["direction"] == "fwd" else EVAL_FIELDS,
         allow_incomplete=allow_incomplete,

@@ -3,7 +3,7 @@
 import click
 
 from ..core.cli import parse_size
-from ..sources.synthetic import FRAME_LAYOUTS, SyntheticOptions, make_synthetic
+from ..sources.synthetic import FRAME_LAYOUTS, TEXTURE_KINDS, SyntheticOptions, make_synthetic
 from .options import announce_default_out, generator_options
 
 
@@ -61,6 +61,25 @@ from .options import announce_default_out, generator_options
     default=4,
     show_default=True,
     help="Most moving photo patches per scene, each drawn in 0..N (0: camera motion only).",
+)
+@click.option(
+    "--texture-kind",
+    type=click.Choice(TEXTURE_KINDS),
+    default=None,
+    help="photos (of --textures) or procedural: fresh random textures per scene, no photo at all  [default: photos].",
+)
+@click.option(
+    "--noise",
+    type=click.FloatRange(0),
+    default=None,
+    help="Sensor noise: each sample's sigma (8-bit levels) drawn uniformly in [0, NOISE]  [default: none].",
+)
+@click.option(
+    "--min-frames",
+    type=click.IntRange(0),
+    default=None,
+    help="Fewest frames between an exposure's ends: each sample's count drawn in [N, max(ceil(s), 5)], "
+    "from separate copies to a continuous blur  [default: always max(ceil(s), 5)].",
 )
 def command(
     out: str,

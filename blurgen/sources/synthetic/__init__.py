@@ -9,6 +9,7 @@ from .make import (
     EXTRA_FIELDS,
     SyntheticOptions,
     SyntheticTask,
+    add_noise,
     make_synthetic,
     render_sequence,
     render_task,
@@ -26,23 +27,35 @@ from .scene import (
     scene_flow,
     visibility,
 )
-from .scenes import cached_textures, load_textures, random_scene, scene_for, stored_displacement
+from .scenes import (
+    TEXTURE_KINDS,
+    cached_textures,
+    load_textures,
+    procedural_texture,
+    random_scene,
+    scene_for,
+    scene_textures,
+    stored_displacement,
+)
 from .trees import FRAME_LAYOUTS
 
 __all__ = [
     "EXTRA_FIELDS",
     "FRAME_LAYOUTS",
+    "TEXTURE_KINDS",
     "Layer",
     "Motion",
     "Scene",
     "SyntheticOptions",
     "SyntheticTask",
+    "add_noise",
     "cached_textures",
     "exposure_flows",
     "largest_displacement",
     "load_textures",
     "make_synthetic",
     "moving_mask",
+    "procedural_texture",
     "random_scene",
     "render_exposure",
     "render_frame",
@@ -50,6 +63,7 @@ __all__ = [
     "render_task",
     "scene_flow",
     "scene_for",
+    "scene_textures",
     "stored_displacement",
     "synthetic_splits",
     "visibility",

@@ -23,7 +23,7 @@ from .scene import (
     to_uint8,
     visibility,
 )
-from .scenes import cached_textures, scene_for
+from .scenes import TEXTURE_KINDS, cached_textures, scene_for, scene_textures
 from .trees import FRAME_LAYOUTS, frame_number, frame_path, sequence_name, write_pair_flows
 
 EXTRA_FIELDS = ("moving",)  # format v3's optional fields every synthetic sample holds
@@ -46,6 +46,9 @@ class SyntheticTask:
     windows: int = 4
     min_disp: float = None
     objects: int = 4  # most moving patches in front of the background (0: camera motion only)
+    texture_kind: str = None
+    noise: float = None
+    min_frames: int = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,10 @@ class SyntheticOptions:
     frames_layout: str = "gopro"  # of the frame tree: gopro, nfs or sceneflow (see .trees)
     window: int = 7
     windows: int = 4
+    # None keeps a folder made before these options existed resumable (its config lacks them)
+    texture_kind: str | None = None  # "photos" (None: the photos of `textures`) or "procedural" (see .scenes)
+    noise: float | None = None  # largest sensor-noise sigma (8-bit levels); per sample uniform in [0, noise]
+    min_frames: int | None = None  # fewest frames between an exposure's ends; per sample uniform in [min_frames, n]
 
 
 def make_synthetic(
@@ -94,6 +101,12 @@ def make_synthetic(
             f"--frames-out with --scheduler {scheduler}: the workers would write the frame tree on their own hosts; "
             "use --scheduler local:N (this host), or make the tree in a run of its own without a remote scheduler"
         )
+    if options.texture_kind not in (None, *TEXTURE_KINDS):
+        raise BlurgenError(f"unknown --texture-kind '{options.texture_kind}'; use one of {', '.join(TEXTURE_KINDS)}")
+    if options.noise is not None and options.noise < 0:
+        raise BlurgenError(f"--noise {options.noise} is negative; give the largest sigma in 8-bit levels")
+    if options.min_frames is not None and options.min_frames < 0:
+        raise BlurgenError(f"--min-frames {options.min_frames} is negative; give 0 or more frames between the ends")
     cached_textures(options.textures)  # a bad --textures folder fails here
     config = asdict(options)
     task_options = {k: v for k, v in config.items() if k not in ("count", "test_count")}
@@ -132,20 +145,36 @@ def _windows(task):
     return times, [(w * task.window, (w + 1) * task.window - 1) for w in range(task.windows)]
 
 
+def _rngs(task):
+    """Generators for the scene's procedural textures and for its frame count and noise: apart from the
+    scene's own (seed, index) one, so the scenes stay those of a folder made without these options."""
+    return np.random.default_rng([task.seed, task.index, 1]), np.random.default_rng([task.seed, task.index, 2])
+
+
+def add_noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """uint8 ``image`` plus Gaussian noise of standard deviation ``sigma`` (8-bit levels), rounded and clipped."""
+    if sigma <= 0:
+        return image
+    return np.clip(image + rng.normal(0.0, sigma, image.shape) + 0.5, 0, 255).astype(np.uint8)
+
+
 def render_task(task: SyntheticTask) -> dict | list[dict]:
     """The sample of ``task``, or with ``frames_out`` the samples of its sequence's windows.
 
     ``meta["s"]``: the largest |flow| over the stored flow_fwd and flow_bwd (all pixels); it lies in
-    [min_disp, max_disp] and sets n = max(ceil(s), 5) sub-frames per exposure.
+    [min_disp, max_disp] and sets n = max(ceil(s), 5) sub-frames per exposure (with ``min_frames``, a
+    count drawn uniformly in [min_frames, n]). ``meta["noise"]``: the sample's noise sigma, if any.
     """
-    textures = cached_textures(task.textures)
+    texture_rng, draw_rng = _rngs(task)
+    textures = scene_textures(task.texture_kind, task.textures, texture_rng, task.objects + 1)
     if task.frames_out:
         times, windows = _windows(task)
         spans = tuple((times[a], times[b]) for a, b in windows)
         scene = scene_for(task.seed, task.index, task.size, textures, task.max_disp, task.min_disp, task.objects, spans)
-        return render_sequence(task, scene)
+        return render_sequence(task, scene, draw_rng)
     scene = scene_for(task.seed, task.index, task.size, textures, task.max_disp, task.min_disp, task.objects)
-    sample, s, n = render_exposure(scene, task.gamma)
+    frames = None if task.min_frames is None else lambda n: int(draw_rng.integers(min(task.min_frames, n), n + 1))
+    sample, s, n = render_exposure(scene, task.gamma, frames=frames)
     sample["meta"] = {
         "sequence": f"synthetic_{task.index:06d}",
         "frames": [0, n + 1],
@@ -155,10 +184,14 @@ def render_task(task: SyntheticTask) -> dict | list[dict]:
         "layers": len(scene.layers),
         "labeller": "exact",
     }
+    if task.noise:
+        sigma = float(draw_rng.uniform(0, task.noise))
+        sample["blurred"] = add_noise(sample["blurred"], sigma, draw_rng)
+        sample["meta"]["noise"] = round(sigma, 4)
     return sample
 
 
-def render_sequence(task: SyntheticTask, scene: Scene) -> list[dict]:
+def render_sequence(task: SyntheticTask, scene: Scene, rng: np.random.Generator | None = None) -> list[dict]:
     """Write ``windows × window`` sharp frames as one sequence of a frame tree in ``task.frames_layout``
     (see :mod:`.trees`; the sceneflow layout also gets the exact flow of every consecutive pair) and
     return one exact sample per window.
@@ -166,6 +199,7 @@ def render_sequence(task: SyntheticTask, scene: Scene) -> list[dict]:
     The scene's motion spans the whole sequence, so each window sees 1/windows of it; a window's
     blurred image is the plain mean of its frames, as `blurgen highspeed` computes it. ``meta["s"]``
     is the window's largest stored |flow|; --min-disp/--max-disp bound the largest over the windows.
+    With ``task.noise``, each window's blur gets its own noise sigma from ``rng`` (``meta["noise"]``).
     ``moving`` is the mask of each window's first frame; ``meta["frames"]`` the numbers in the frame
     files' names and ``meta["sequence"]`` the loader's name for the sequence, as `blurgen audit` matches them.
     """
@@ -185,9 +219,13 @@ def render_sequence(task: SyntheticTask, scene: Scene) -> list[dict]:
     for a, b in windows:
         window = np.stack(frames[a : b + 1])
         flow_fwd, flow_bwd, visible = exposure_flows(scene, times[a], times[b])
+        blurred, noise = average_frames(window, task.gamma), {}
+        if task.noise:
+            noise["noise"] = round(float(rng.uniform(0, task.noise)), 4)
+            blurred = add_noise(blurred, noise["noise"], rng)
         samples.append(
             {
-                "blurred": average_frames(window, task.gamma),
+                "blurred": blurred,
                 "flow_fwd": flow_fwd,
                 "flow_bwd": flow_bwd,
                 "valid": inside(flow_fwd).astype(np.uint8),
@@ -201,6 +239,7 @@ def render_sequence(task: SyntheticTask, scene: Scene) -> list[dict]:
                     "s": round(largest_displacement(flow_fwd, flow_bwd), 3),
                     "max_flow": round(max_flow(flow_fwd), 3),
                     "labeller": "exact",
+                    **noise,
                 },
             }
         )

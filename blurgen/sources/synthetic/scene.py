@@ -6,6 +6,7 @@ frame at t0 on layer k lies at M_k(t1) M_k(t0)^-1 p at t1. Each pixel's flow is 
 visible there (:func:`visibility`: the front-most layer with alpha > 0.5), so occlusion is exact.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -161,16 +162,20 @@ def largest_displacement(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> float:
     return max(max_flow(flow_fwd), max_flow(flow_bwd))
 
 
-def render_exposure(scene: Scene, gamma: float | None = None, t0: float = 0.0, t1: float = 1.0) -> tuple:
+def render_exposure(
+    scene: Scene, gamma: float | None = None, t0: float = 0.0, t1: float = 1.0, frames: Callable | None = None
+) -> tuple:
     """Blur the exposure [t0, t1] like the Monkaa rule: the two ends plus n = max(ceil(s), 5) frames
     between them, with s = :func:`largest_displacement` of the exact flows the sample stores.
+    ``frames(n)``, if given, returns the number of frames between the ends to use instead of n (fewer
+    frames: a blur of separate copies, as a high-speed camera's few frames give).
 
     Returns ``(sample, s, n)``: the sample dict (blurred, flow_fwd, flow_bwd, valid, the sharp end
     frames, and ``moving``: see :func:`moving_mask`).
     """
     flow_fwd, flow_bwd, vis0 = exposure_flows(scene, t0, t1)
     s = largest_displacement(flow_fwd, flow_bwd)
-    n = n_interp(s)
+    n = n_interp(s) if frames is None else frames(n_interp(s))
     frames = np.stack([render_frame(scene, t) for t in np.linspace(t0, t1, n + 2)])
     sample = {
         "blurred": average_frames(frames, gamma),

@@ -1,0 +1,144 @@
+"""The synthetic source's training-recipe options: procedural textures, sensor noise, sparse sub-frames,
+displacements down to 0, and folders made before the options existed."""
+
+import json
+
+import numpy as np
+import pytest
+from helpers import blurgen
+
+from blurgen.core.errors import BlurgenError
+from blurgen.core.images import write_image
+from blurgen.shards import ShardReader
+from blurgen.sources.synthetic import (
+    SyntheticOptions,
+    SyntheticTask,
+    add_noise,
+    make_synthetic,
+    procedural_texture,
+    render_exposure,
+    render_task,
+    scene_for,
+    stored_displacement,
+)
+
+from .test_synthetic import TEXTURES, translation_scene
+
+
+@pytest.fixture(scope="module")
+def flat_textures(tmp_path_factory):
+    """A folder with one uniform grey photo: every blur of it is that grey, so what varies is noise."""
+    folder = tmp_path_factory.mktemp("flat")
+    write_image(folder / "grey.png", np.full((200, 200, 3), 100, np.uint8))
+    return str(folder)
+
+
+def test_add_noise_has_the_sigma_asked_for_on_a_flat_image():
+    out = add_noise(np.full((300, 300, 3), 128, np.uint8), 5.0, np.random.default_rng(0))
+    # rounding to integers adds a uniform error of variance 1/12
+    assert out.astype(float).std() == pytest.approx(np.sqrt(25 + 1 / 12), rel=0.02)
+    assert out.astype(float).mean() == pytest.approx(128, abs=0.05)
+
+
+def test_each_sample_gets_its_own_noise_sigma_in_range_and_the_image_shows_it(flat_textures):
+    sigmas = []
+    for index in range(8):
+        task = SyntheticTask("train", index, 0, (96, 96), 10.0, textures=flat_textures, objects=0, noise=8.0)
+        sample = render_task(task)
+        sigma = sample["meta"]["noise"]
+        measured = sample["blurred"].astype(float).std()
+        assert measured == pytest.approx(np.sqrt(sigma**2 + 1 / 12), rel=0.05, abs=0.05)
+        sigmas.append(sigma)
+    assert 0 <= min(sigmas) and max(sigmas) <= 8.0 and np.ptp(sigmas) > 2.0
+
+
+def test_displacements_are_drawn_over_the_whole_range_down_to_zero():
+    spans = ((0.0, 1.0),)
+    s = [
+        stored_displacement(scene_for(4, i, (48, 48), TEXTURES, 20.0, min_disp=0.0, objects=0), spans)
+        for i in range(40)
+    ]
+    assert 0 <= min(s) and max(s) <= 20.0
+    # uniform on [0, 20]: 40 draws leave no gap as wide as 6 px (chance of one about 40 * 0.7**40)
+    gaps = np.diff(np.sort([0.0, *s, 20.0]))
+    assert gaps.max() < 6.0 and min(s) < 3.0
+
+
+def test_no_frames_between_the_ends_is_the_mean_of_the_two_end_frames():
+    sample, _, n = render_exposure(translation_scene((48, 64), (9.0, 0.0)), frames=lambda dense: 0)
+    assert n == 0
+    first, last = sample["first"].astype(int), sample["last"].astype(int)
+    assert np.array_equal(sample["blurred"], (first + last + 1) // 2)  # round half up, as average_frames
+
+
+def test_min_frames_draws_each_samples_count_between_it_and_the_dense_count():
+    counts = []
+    for index in range(10):
+        meta = render_task(SyntheticTask("train", index, 1, (64, 64), 24.0, min_frames=2, objects=0))["meta"]
+        dense = max(int(np.ceil(meta["s"])), 5)
+        assert 2 <= meta["n_interp"] <= dense and meta["frames"] == [0, meta["n_interp"] + 1]
+        counts.append(meta["n_interp"] / dense)
+    assert min(counts) < 0.5 < max(counts)  # sparse and dense ones both occur
+
+
+def test_procedural_textures_are_a_pure_function_of_the_generator():
+    a, b = (procedural_texture(np.random.default_rng(5), size=128) for _ in range(2))
+    c = procedural_texture(np.random.default_rng(6), size=128)
+    assert a.dtype == np.uint8 and a.shape == (128, 128, 3)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    # texture at fine scale: neighbouring pixels differ somewhere by several levels
+    assert np.abs(np.diff(a.astype(int), axis=1)).mean() > 2
+
+
+def test_procedural_scenes_read_no_photo_and_are_a_pure_function_of_seed_and_index(tmp_path):
+    kw = dict(size=(64, 64), max_disp=12.0, objects=2, texture_kind="procedural")
+    nowhere = str(tmp_path / "no-such-folder")  # photos from here would fail to load
+    procedural = render_task(SyntheticTask("train", 3, 2, textures=nowhere, **kw))
+    again = render_task(SyntheticTask("train", 3, 2, **kw))
+    other = render_task(SyntheticTask("train", 4, 2, **kw))
+    photo = render_task(SyntheticTask("train", 3, 2, size=(64, 64), max_disp=12.0, objects=2))
+    assert np.array_equal(procedural["blurred"], again["blurred"])
+    assert not np.array_equal(procedural["blurred"], other["blurred"])
+    assert not np.array_equal(procedural["blurred"], photo["blurred"])
+
+
+def test_a_folder_made_before_the_new_options_resumes_with_their_defaults(tmp_path):
+    options = SyntheticOptions(count=4, seed=0, size=(32, 32), max_disp=6.0)
+    make_synthetic(tmp_path, options)
+    path = tmp_path / "manifest.json"
+    manifest = json.loads(path.read_text())
+    for key in ("texture_kind", "noise", "min_frames"):
+        del manifest["config"][key]  # as written before these options existed
+    path.write_text(json.dumps(manifest))
+    before = ShardReader(tmp_path, "train").read(3)["blurred"]
+    make_synthetic(tmp_path, options)  # no "made by another config" error
+    assert np.array_equal(ShardReader(tmp_path, "train").read(3)["blurred"], before)
+    with pytest.raises(BlurgenError, match="--noise"):
+        make_synthetic(tmp_path, SyntheticOptions(count=4, seed=0, size=(32, 32), max_disp=6.0, noise=2.0))
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"texture_kind": "clouds"}, "--texture-kind"),
+        ({"noise": -1.0}, "--noise"),
+        ({"min_frames": -2}, "--min-frames"),
+    ],
+)
+def test_bad_recipe_options_fail_before_anything_is_written(tmp_path, bad, message):
+    with pytest.raises(BlurgenError, match=message):
+        make_synthetic(tmp_path / "out", SyntheticOptions(count=2, size=(32, 32), max_disp=6.0, **bad))
+    assert not (tmp_path / "out").exists()
+
+
+def test_blurgen_synthetic_takes_the_recipe_options(tmp_path, capsys):
+    out = tmp_path / "o"
+    args = ["synthetic", "--out", out, "--count", "3", "--size", "48x48", "--max-disp", "10", "--objects", "0"]
+    code, _, err = blurgen(capsys, *args, "--texture-kind", "procedural", "--noise", "3", "--min-frames", "1")
+    assert code == 0, err
+    config = json.loads((out / "manifest.json").read_text())["config"]
+    assert (config["texture_kind"], config["noise"], config["min_frames"]) == ("procedural", 3.0, 1)
+    reader = ShardReader(out, "train")
+    assert all(0 <= reader.meta(i)["noise"] <= 3.0 for i in range(3))
+    code, _, err = blurgen(capsys, "synthetic", "--out", tmp_path / "p", "--texture-kind", "clouds")
+    assert code == 2 and "clouds" in err
