@@ -40,12 +40,13 @@ def line_entries(flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.
     reach = ((span + 1) / 2).floor().to(torch.int32)
     taps = 2 * reach + 1
     m = int(taps.sum())
+    count = torch.int32 if m < 2**31 else torch.int64  # pixels and taps (m ≥ n)
 
     def each_tap(per_pixel: torch.Tensor) -> torch.Tensor:  # a per-pixel value repeated for its taps
         return torch.repeat_interleave(per_pixel, taps, output_size=m)
 
-    pixel = each_tap(torch.arange(n, device=dev, dtype=torch.int32))
-    step = torch.arange(m, device=dev, dtype=torch.int32) - each_tap(taps.cumsum(0, dtype=torch.int32) - reach - 1)
+    pixel = each_tap(torch.arange(n, device=dev, dtype=count))
+    step = torch.arange(m, device=dev, dtype=count) - each_tap(taps.cumsum(0, dtype=count) - reach - 1)
     step = step.to(torch.float32)
     half, scale = each_tap(span / 2), each_tap(1 / span)
     weight = (torch.minimum(step + 0.5, half) - torch.maximum(step - 0.5, -half)).clamp(0, 1) * scale
@@ -67,11 +68,11 @@ def line_entries(flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.
     keys, inverse = torch.unique((key[:, None] + corners).reshape(-1), return_inverse=True)
     values = torch.zeros(len(keys), device=dev).index_add_(0, inverse, (weight[:, None] * bilinear).reshape(-1))
     keep = torch.nonzero(values > 0).squeeze(1)
-    keys, values = keys.index_select(0, keep).to(torch.int64), values.index_select(0, keep)
-    offset = keys % (side * side)
+    keys, values = keys.index_select(0, keep), values.index_select(0, keep)
     rows = torch.div(keys, side * side, rounding_mode="floor")
-    dy = torch.div(offset, side, rounding_mode="floor")
-    return rows, rows + (dy - r) * w + (offset - dy * side - r), values
+    shifts = torch.arange(-r, r + 1, device=dev, dtype=index)
+    shift = (shifts[:, None] * w + shifts[None, :]).reshape(-1)  # column - row of each offset
+    return rows.long(), (rows + shift.index_select(0, keys - rows * (side * side))).long(), values
 
 
 def _csr(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, n: int) -> torch.Tensor:
@@ -105,10 +106,10 @@ class LineBlur:
         if self._matrix_t is None:
             n = self.height * self.width
             crow, cols = self.matrix.crow_indices(), self.matrix.col_indices()
-            rows = torch.repeat_interleave(torch.arange(n, device=cols.device), crow.diff())
+            rows = torch.repeat_interleave(torch.arange(n, device=cols.device, dtype=cols.dtype), crow.diff())
             cols, order = torch.sort(cols, stable=True)
             values = self.matrix.values().index_select(0, order)
-            self._matrix_t = _csr(cols.to(torch.int64), rows.index_select(0, order), values, n)
+            self._matrix_t = _csr(cols, rows.index_select(0, order), values, n)
         return self._matrix_t
 
     def _product(self, matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
