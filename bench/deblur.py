@@ -6,15 +6,15 @@ half-quadratic splitting with its x-steps on an explicit scipy.sparse matrix (bu
 
 Both routes run the same prior z-steps (torch), the same β schedule and the same number of CG steps per
 stage, so they reach the same PSNR (printed); only the operator differs. Build = the operator from the
-flow (torch: CSR of A and Aᵀ from the kernel table; scipy: the kernel table converted and
-assembled into CSR, its transpose and the gradient matrix); x-steps = the CG solves; other = the rest
-(the prior's z-steps, right-hand sides). One thread each by default (scipy's sparse products are single-
-threaded). Each route runs --repeats times, alternating with the other, and shows its fastest run (the
-least disturbed on a shared CPU). Without --gmm the EPLL mixture is fitted first on other scikit-image
-photos (time printed apart, not counted). A last row runs EPLL exactly as before its accelerations
-(every covariance in full and every component scored, patches every 2 px, λ 1.5e5: the same prior
-weight per pixel), torch route once, to show what the accelerations cost in PSNR. On a shared machine
-quote the ratios within one run.
+flow (torch: CSR of A and Aᵀ from the kernel table; scipy: the kernel table converted and assembled into
+CSR, its transpose and the gradient matrix); x-steps = the CG solves; other = the rest (the prior's
+z-steps, right-hand sides). One thread each by default, torch's and numpy's BLAS (scipy's sparse
+products are single-threaded). Each route runs --repeats times, alternating with the other, and shows
+its fastest run (the least disturbed on a shared CPU). Without --gmm the EPLL mixture is fitted first on
+other scikit-image photos (time printed apart, not counted). A last row runs EPLL exactly as before its
+accelerations (every covariance in full and every component scored, patches every 2 px, λ 1.5e5: the
+same prior weight per pixel), torch route once, to show what the accelerations cost in PSNR. On a shared
+machine quote the ratios within one run.
 """
 
 import argparse
@@ -28,6 +28,7 @@ import scipy.sparse.linalg as spla
 import skimage.data
 import torch
 from skimage.metrics import peak_signal_noise_ratio
+from threadpoolctl import threadpool_limits
 
 from b2f.deblur import EPLL, HyperLaplacian, deconvolve, fit_prior, load_prior, solver
 from b2f.deblur.run import to_image, to_tensor
@@ -122,6 +123,9 @@ def main() -> None:
     parser.add_argument("--gmm", default=None, help="EPLL mixture from b2f-fit-prior (default: fit one first)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    # numpy's BLAS too (scipy's CG runs its dots and updates there): its default threads spin-wait on a
+    # shared CPU and made the scipy route several times slower than one thread, which it is meant to run on
+    threadpool_limits(args.threads)
 
     sharp = cv2.resize(skimage.data.astronaut(), (480, 320), interpolation=cv2.INTER_AREA)
     flow = draw_flow(np.random.default_rng(3), 320, 480, PRESETS[args.preset])[0]
