@@ -6,14 +6,15 @@ half-quadratic splitting with its x-steps on an explicit scipy.sparse matrix (bu
 
 Both routes run the same prior z-steps (torch), the same β schedule and the same number of CG steps per
 stage, so they reach the same PSNR (printed); only the operator differs. Build = the operator from the
-flow (torch: CSR from the kernel table; scipy: the kernel table converted and assembled into CSR, its
-transpose and the gradient matrix). One thread each by default (scipy's sparse products are single-
-threaded). Each route runs --repeats times, alternating with the other, and shows its fastest run (the
-least disturbed on a shared CPU). Without --gmm the EPLL mixture is fitted first on other scikit-image
-photos (time printed apart, not counted). A last row runs EPLL exactly as before its accelerations
-(every covariance in full and every component scored, patches every 2 px, λ 1.5e5: the same prior
-weight per pixel), torch route once, to show what the accelerations cost in PSNR. On a shared machine
-quote the ratios within one run.
+flow (torch: CSR of A and Aᵀ from the kernel table; scipy: the kernel table converted and assembled into
+CSR, its transpose and the gradient matrix); x-steps = the CG solves; other = the rest (the prior's
+z-steps, right-hand sides). One thread each by default, torch's and numpy's BLAS (scipy's sparse
+products are single-threaded). Each route runs --repeats times, alternating with the other, and shows
+its fastest run (the least disturbed on a shared CPU). Without --gmm the EPLL mixture is fitted first on
+other scikit-image photos (time printed apart, not counted). A last row runs EPLL exactly as before its
+accelerations (every covariance in full and every component scored, patches every 2 px, λ 1.5e5: the
+same prior weight per pixel), torch route once, to show what the accelerations cost in PSNR. On a shared
+machine quote the ratios within one run.
 """
 
 import argparse
@@ -27,9 +28,11 @@ import scipy.sparse.linalg as spla
 import skimage.data
 import torch
 from skimage.metrics import peak_signal_noise_ratio
+from threadpoolctl import threadpool_limits
 
-from b2f.deblur import EPLL, HyperLaplacian, deconvolve, fit_prior, load_prior
+from b2f.deblur import EPLL, HyperLaplacian, deconvolve, fit_prior, load_prior, solver
 from b2f.deblur.run import to_image, to_tensor
+from b2f.deblur.solver import conjugate_gradient
 from blurgen.blur import LineBlur, line_blur, line_entries
 from blurgen.sources.gong import PRESETS, draw_flow
 
@@ -47,8 +50,8 @@ def gradient_gram(h: int, w: int) -> sp.csr_matrix:
     return (dx.T @ dx + dy.T @ dy).tocsr()
 
 
-def sparse_deconvolve(blurred: torch.Tensor, flow: torch.Tensor, prior) -> tuple[torch.Tensor, float, list]:
-    """The HQS of b2f.deblur.deconvolve with scipy.sparse x-steps: (x, build seconds, CG steps per stage)."""
+def sparse_deconvolve(blurred: torch.Tensor, flow: torch.Tensor, prior) -> tuple[torch.Tensor, float, float, list]:
+    """The HQS of b2f.deblur.deconvolve with scipy.sparse x-steps: (x, build s, x-step s, CG steps per stage)."""
     c, h, w = blurred.shape
     start = time.perf_counter()
     rows, cols, weights = (t.numpy() for t in line_entries(flow))
@@ -59,7 +62,7 @@ def sparse_deconvolve(blurred: torch.Tensor, flow: torch.Tensor, prior) -> tuple
     b = blurred.reshape(c, -1).numpy().astype(np.float64)
     atb = np.stack([at @ b[k] for k in range(c)])
     x = blurred.clone()
-    iterations = []
+    iterations, solving = [], 0.0
     for beta in prior.betas:
         z = prior.prox(prior.G(x), beta)
         rhs = atb + (beta / prior.lam) * prior.GT(z, x).reshape(c, -1).numpy()
@@ -71,6 +74,7 @@ def sparse_deconvolve(blurred: torch.Tensor, flow: torch.Tensor, prior) -> tuple
             reg = gram.dot
         op = spla.LinearOperator((h * w, h * w), matvec=lambda v, wt=wt, reg=reg: at @ (a @ v) + wt * reg(v))
         out, steps = [], 0
+        start = time.perf_counter()
         for k in range(c):
             count = [0]
             xk, _ = spla.cg(
@@ -83,9 +87,31 @@ def sparse_deconvolve(blurred: torch.Tensor, flow: torch.Tensor, prior) -> tuple
             )
             out.append(xk)
             steps = max(steps, count[0])
+        solving += time.perf_counter() - start
         iterations.append(steps)
         x = torch.from_numpy(np.stack(out).reshape(c, h, w)).float()
-    return x.clamp(0, 1), build, iterations
+    return x.clamp(0, 1), build, solving, iterations
+
+
+def built(flow: torch.Tensor) -> LineBlur:
+    """The operator with its transpose (built on first use), as deconvolve uses them: the torch route's build."""
+    blur = LineBlur(flow)
+    _ = blur.matrix_t  # built now, so that it counts here
+    return blur
+
+
+class Clock:
+    """A function that adds up the seconds spent in it: the torch route's pieces, timed inside its run."""
+
+    def __init__(self, fn):
+        self.fn, self.seconds = fn, 0.0
+
+    def __call__(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - start
 
 
 def main() -> None:
@@ -97,6 +123,9 @@ def main() -> None:
     parser.add_argument("--gmm", default=None, help="EPLL mixture from b2f-fit-prior (default: fit one first)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    # numpy's BLAS too (scipy's CG runs its dots and updates there): its default threads spin-wait on a
+    # shared CPU and made the scipy route several times slower than one thread, which it is meant to run on
+    threadpool_limits(args.threads)
 
     sharp = cv2.resize(skimage.data.astronaut(), (480, 320), interpolation=cv2.INTER_AREA)
     flow = draw_flow(np.random.default_rng(3), 320, 480, PRESETS[args.preset])[0]
@@ -122,40 +151,34 @@ def main() -> None:
                 args.gmm = path
             priors[name] = EPLL(load_prior(args.gmm))
 
-    header = f"{'prior':16}{'route':16}{'build s':>9}{'solve s':>9}{'total s':>9}{'PSNR':>8}  CG steps per stage"
-    print(header)
+    print(f"{'prior':16}{'route':16}{'build s':>9}{'x-step s':>9}{'other s':>9}{'total s':>9}{'PSNR':>8}  CG steps")
     totals = {}
     for name, prior in priors.items():
-        best, best_s = float("inf"), float("inf")
+        best, best_s = (float("inf"),) * 3, (float("inf"),) * 3  # (total, build, x-steps) of the fastest run
         for _ in range(args.repeats):  # the routes alternate, so both meet the same load; fastest kept
+            solver.LineBlur, solver.conjugate_gradient = build, solve = Clock(built), Clock(conjugate_gradient)
             start = time.perf_counter()
             x, info = deconvolve(b, f, prior)
-            best = min(best, time.perf_counter() - start)
+            best = min(best, (time.perf_counter() - start, build.seconds, solve.seconds))
+            solver.LineBlur, solver.conjugate_gradient = LineBlur, conjugate_gradient
             start = time.perf_counter()
-            xs, build_s, its = sparse_deconvolve(b, f, prior)
-            if time.perf_counter() - start < best_s:
-                best_s, build_best = time.perf_counter() - start, build_s
-        # the operator's build alone (with its transpose), timed apart: deconvolve builds it inside
-        start = time.perf_counter()
-        LineBlur(f).T(b)
-        build = time.perf_counter() - start
-        print(
-            f"{name:16}{'torch operator':16}{build:9.2f}{best - build:9.2f}{best:9.2f}{psnr(x):8.2f}  "
-            f"{info['cg_iterations']}"
-        )
-        print(
-            f"{'':16}{'scipy.sparse':16}{build_best:9.2f}{best_s - build_best:9.2f}{best_s:9.2f}{psnr(xs):8.2f}  {its}"
-        )
-        totals[name] = (best, best_s)
+            xs, build_s, solve_s, its = sparse_deconvolve(b, f, prior)
+            best_s = min(best_s, (time.perf_counter() - start, build_s, solve_s))
+        for route, (total, build, solve), out, steps in (
+            ("torch operator", best, x, info["cg_iterations"]),
+            ("scipy.sparse", best_s, xs, its),
+        ):
+            first = name if route == "torch operator" else ""
+            other = total - build - solve
+            print(f"{first:16}{route:16}{build:9.2f}{solve:9.2f}{other:9.2f}{total:9.2f}{psnr(out):8.2f}  {steps}")
+        totals[name] = (best[0], best_s[0])
     if "epll" in priors:
         gmm = priors["epll"].gmm
         exact = EPLL(gmm, lam=1.5e5, stride=2, rank=gmm["patch"] ** 2 - 1, candidates=0)
         start = time.perf_counter()
         x, info = deconvolve(b, f, exact)
         total = time.perf_counter() - start
-        print(
-            f"{'epll exact, s2':16}{'torch operator':16}{'':9}{'':9}{total:9.2f}{psnr(x):8.2f}  {info['cg_iterations']}"
-        )
+        print(f"{'epll exact, s2':16}{'torch operator':16}{'':27}{total:9.2f}{psnr(x):8.2f}  {info['cg_iterations']}")
     for name, (ours, theirs) in totals.items():
         print(f"{name}: scipy.sparse / torch operator = {theirs / ours:.2f}x")
 

@@ -7,12 +7,13 @@ kernel), the paper's rows beside.
 """
 
 import json
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 import numpy as np
 
 from b2f.deblur.evaluate import evaluate_deblur, format_table
-from b2f.deblur.priors import fit_prior
+from b2f.deblur.priors import EPLL, HyperLaplacian, fit_prior
 from blurgen.core.errors import BlurgenError
 from blurgen.core.files import atomic_write_text
 from blurgen.core.images import write_image
@@ -76,6 +77,16 @@ def prior_stage(root: str | Stage, options: dict) -> Stage:
     return Stage("prior", "epll-prior", config, action, {"photos": tree} if tree else {})
 
 
+def prior_parameters(prior: str) -> dict:
+    """The parameters ``b2f.deblur`` runs the prior named ``prior`` with: its class's defaults (λ, β
+    schedule, CG steps, …), less the mixture, which is the prior stage's. Part of a deblurring stage's
+    config, so a change of defaults names a new stage instead of resuming a table made with the old ones."""
+    classes = {"hyper-laplacian": HyperLaplacian, "epll": EPLL}
+    if prior not in classes:
+        raise BlurgenError(f"unknown deblurring prior '{prior}'; use one of {', '.join(classes)}")
+    return {f.name: f.default for f in fields(classes[prior]) if f.init and f.default is not MISSING}
+
+
 def deblur_stage(preset: str, trained: Stage, shards: Stage, prior: str, fitted: Stage | None, hw: Hardware) -> Stage:
     """`b2f.deblur.evaluate.evaluate_deblur` on the test split with the trained model's flow."""
 
@@ -95,7 +106,7 @@ def deblur_stage(preset: str, trained: Stage, shards: Stage, prior: str, fitted:
         return {k: report[k] for k in ("preset", "images", "prior", "rows")}
 
     inputs = {"model": trained, "shards": shards, **({"prior": fitted} if fitted else {})}
-    config = {"preset": preset, "prior": prior, "split": "test"}
+    config = {"preset": preset, "prior": prior, "parameters": prior_parameters(prior), "split": "test"}
     return Stage("deblur", f"deblur-{preset}", config, action, inputs)
 
 

@@ -5,7 +5,7 @@ import pytest
 import scipy.ndimage as ndi
 import torch
 
-from blurgen.blur import LineBlur, line_blur
+from blurgen.blur import LineBlur, line_blur, line_entries
 
 
 def _random_flow(seed, h, w, scale):
@@ -72,6 +72,48 @@ def test_borders_replicate_and_uint8_blur_rounds():
     out = line_blur(image, flow)
     np.testing.assert_array_equal(out[0, :4, 0], [150, 100, 50, 0])  # 3/5, 2/5, 1/5 of 250 from column 0
     assert out.dtype == np.uint8 and out.shape == image.shape
+
+
+@pytest.mark.parametrize(("seed", "h", "w", "scale"), [(5, 9, 13, 6.0), (6, 11, 7, 36.0), (7, 3, 4, 80.0)])
+def test_the_adjoint_matrix_is_the_dense_transpose(seed, h, w, scale):
+    blur = LineBlur(_random_flow(seed, h, w, scale))
+    dense = blur.matrix.to_dense()
+    assert torch.equal(blur.matrix_t.to_dense(), dense.T)  # built by a sort of the entries, not by torch
+    crow, cols = blur.matrix_t.crow_indices(), blur.matrix_t.col_indices().long()
+    key = torch.repeat_interleave(torch.arange(h * w), crow.diff()) * h * w + cols
+    assert bool((key[1:] > key[:-1]).all())  # each row's columns sorted, as CSR products expect
+    assert blur.nnz == int((dense != 0).sum())  # one stored entry per nonzero of the matrix
+
+
+def test_entries_are_canonical_one_per_pixel_pair():
+    flow = _random_flow(8, 17, 19, 20.0)
+    rows, cols, weights = line_entries(flow)
+    n = 17 * 19
+    key = rows * n + cols
+    assert bool((key[1:] > key[:-1]).all())  # sorted by row then column, no pair twice
+    assert bool((weights > 0).all())
+    # a horizontal line of 5 px at the left border: taps at x = -2…2 clamp to columns 0, 0, 0, 1, 2
+    flow = torch.zeros(2, 4, 6)
+    flow[0] = 5.0
+    rows, cols, weights = line_entries(flow)
+    first = rows == 0
+    assert cols[first].tolist() == [0, 1, 2]
+    torch.testing.assert_close(weights[first], torch.tensor([3.0, 1.0, 1.0]) / 5)
+
+
+def test_lines_far_longer_than_the_frame():
+    # 45001 px on a 2×3 frame: every tap clamps to a border column (the wide-index path of the entries)
+    length = 45001
+    flow = torch.zeros(2, 2, 3)
+    flow[0] = float(length)
+    rows, cols, weights = line_entries(flow)
+    dense = torch.zeros(6, 6).index_put_((rows, cols), weights)
+    # from x = 0: taps k <= 0 read column 0, k = 1 column 1, k >= 2 column 2, each the segment's share
+    want = torch.tensor([length / 2 + 0.5, 1.0, length / 2 - 1.5]) / length
+    # tolerance: float32 sums of ~22500 taps
+    torch.testing.assert_close(dense[0, :3], want, atol=1e-3, rtol=0)
+    torch.testing.assert_close(dense[3, 3:], want, atol=1e-3, rtol=0)  # second row, same line
+    assert bool((dense[0, 3:] == 0).all())
 
 
 def test_size_mismatch_is_refused():
