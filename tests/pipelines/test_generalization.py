@@ -18,7 +18,10 @@ from pipelines.steps import Hardware
 TINY = dataclasses.replace(
     SMOKE,
     model=tiny_model_config(),
-    generalization={**SMOKE.generalization, "recipe": {"data": {"count": 4, "size": (64, 64)}, "train": {"epochs": 1}}},
+    generalization={
+        **SMOKE.generalization,
+        "recipe": {"data": {"count": 4, "size": (64, 64)}, "train": {"epochs": 1, "crop": [64, 64]}},
+    },
 )
 HW = Hardware("cpu", 1, 1, progress=False)
 CELL = re.compile(r"^(?:own: )?([\d.]+) / ([\d.]+) = ([\d.]+)×, len ([\d.]+)( ✓)?$")
