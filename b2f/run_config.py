@@ -101,9 +101,8 @@ def check_resume(out: Path, config: dict) -> dict:
     except (OSError, ValueError) as e:
         raise BlurgenError(f"{path}: cannot read the run's config ({e}); start a new --out") from None
     # runs recorded before these options existed trained without them
-    stored.setdefault("compile", False)
-    stored.setdefault("scale", None)
-    stored.setdefault("photometric", False)
+    later = {"compile": False, "scale": None, "photometric": False}
+    stored, config = {**later, **stored}, {**later, **config}
     changed = [k for k in stored if k not in FREE_ON_RESUME + RECORDED and stored[k] != config.get(k)]
     if changed:
         differences = list(_differences({k: stored[k] for k in changed}, {k: config.get(k) for k in changed}))
