@@ -158,6 +158,15 @@ def add_noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.n
     return np.clip(image + rng.normal(0.0, sigma, image.shape) + 0.5, 0, 255).astype(np.uint8)
 
 
+def _sensor_noise(blurred, largest, rng):
+    """(``blurred`` with noise of a sigma drawn in [0, ``largest``], the meta entry naming that sigma), or
+    ``blurred`` unchanged and no entry without ``largest``."""
+    if not largest:
+        return blurred, {}
+    sigma = float(rng.uniform(0, largest))
+    return add_noise(blurred, sigma, rng), {"noise": round(sigma, 4)}
+
+
 def render_task(task: SyntheticTask) -> dict | list[dict]:
     """The sample of ``task``, or with ``frames_out`` the samples of its sequence's windows.
 
@@ -184,10 +193,8 @@ def render_task(task: SyntheticTask) -> dict | list[dict]:
         "layers": len(scene.layers),
         "labeller": "exact",
     }
-    if task.noise:
-        sigma = float(draw_rng.uniform(0, task.noise))
-        sample["blurred"] = add_noise(sample["blurred"], sigma, draw_rng)
-        sample["meta"]["noise"] = round(sigma, 4)
+    sample["blurred"], noise = _sensor_noise(sample["blurred"], task.noise, draw_rng)
+    sample["meta"].update(noise)
     return sample
 
 
@@ -219,10 +226,7 @@ def render_sequence(task: SyntheticTask, scene: Scene, rng: np.random.Generator 
     for a, b in windows:
         window = np.stack(frames[a : b + 1])
         flow_fwd, flow_bwd, visible = exposure_flows(scene, times[a], times[b])
-        blurred, noise = average_frames(window, task.gamma), {}
-        if task.noise:
-            noise["noise"] = round(float(rng.uniform(0, task.noise)), 4)
-            blurred = add_noise(blurred, noise["noise"], rng)
+        blurred, noise = _sensor_noise(average_frames(window, task.gamma), task.noise, rng)
         samples.append(
             {
                 "blurred": blurred,
