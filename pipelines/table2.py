@@ -34,7 +34,7 @@ def photos_stage(options: dict) -> Stage:
     def action(out: Path, inputs: dict[str, Path]) -> dict:
         import skimage.data
 
-        from blurgen.sources.synthetic.scenes import SKIMAGE_PHOTOS
+        from blurgen.sources.synthetic.textures import SKIMAGE_PHOTOS
 
         h, w = options["size"]
         photos = [np.asarray(getattr(skimage.data, name)()) for name in SKIMAGE_PHOTOS]

@@ -66,7 +66,8 @@ from .options import announce_default_out, generator_options
     "--texture-kind",
     type=click.Choice(TEXTURE_KINDS),
     default=None,
-    help="photos (of --textures) or procedural: fresh random textures per scene, no photo at all  [default: photos].",
+    help="photos (of --textures); procedural or leaves: fresh textures drawn per scene, no photo at all "
+    "(leaves: dead leaves in defocused depth layers, patterns, gradients)  [default: photos].",
 )
 @click.option(
     "--noise",

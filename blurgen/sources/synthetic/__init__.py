@@ -1,8 +1,8 @@
 """The built-in source: layered scenes rendered in sub-frames, with exact, occlusion-correct flow.
 
 :mod:`.scene` is the scene model (layers, motion, rendering, exact flow), :mod:`.scenes` draws random
-scenes, :mod:`.make` turns tasks into samples and shards, :mod:`.trees` lays frame trees out as the
-real data sets do.
+scenes, :mod:`.textures` what their layers show (photos or drawn textures), :mod:`.make` turns tasks into
+samples and shards, :mod:`.trees` lays frame trees out as the real data sets do.
 """
 
 from .make import (
@@ -27,15 +27,14 @@ from .scene import (
     scene_flow,
     visibility,
 )
-from .scenes import (
+from .scenes import random_scene, scene_for, stored_displacement
+from .textures import (
     TEXTURE_KINDS,
     cached_textures,
+    leaves_texture,
     load_textures,
     procedural_texture,
-    random_scene,
-    scene_for,
     scene_textures,
-    stored_displacement,
 )
 from .trees import FRAME_LAYOUTS
 
@@ -52,6 +51,7 @@ __all__ = [
     "cached_textures",
     "exposure_flows",
     "largest_displacement",
+    "leaves_texture",
     "load_textures",
     "make_synthetic",
     "moving_mask",

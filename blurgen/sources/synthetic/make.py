@@ -23,7 +23,8 @@ from .scene import (
     to_uint8,
     visibility,
 )
-from .scenes import TEXTURE_KINDS, cached_textures, scene_for, scene_textures
+from .scenes import scene_for
+from .textures import TEXTURE_KINDS, cached_textures, scene_textures
 from .trees import FRAME_LAYOUTS, frame_number, frame_path, sequence_name, write_pair_flows
 
 EXTRA_FIELDS = ("moving",)  # format v3's optional fields every synthetic sample holds
@@ -69,7 +70,7 @@ class SyntheticOptions:
     window: int = 7
     windows: int = 4
     # None keeps a folder made before these options existed resumable (its config lacks them)
-    texture_kind: str | None = None  # "photos" (None: the photos of `textures`) or "procedural" (see .scenes)
+    texture_kind: str | None = None  # "photos" (None: those of `textures`), "procedural" or "leaves" (.textures)
     noise: float | None = None  # largest sensor-noise sigma (8-bit levels); per sample uniform in [0, noise]
     min_frames: int | None = None  # fewest frames between an exposure's ends; per sample uniform in [min_frames, n]
 

@@ -2,99 +2,15 @@
 stored flow drawn inside [min_disp, max_disp]."""
 
 from collections.abc import Iterable
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ...core.errors import BlurgenError
-from ...core.images import IMAGE_SUFFIXES, read_image
 from .scene import Layer, Motion, Scene, exposure_flows, largest_displacement
 
-SKIMAGE_PHOTOS = (
-    "astronaut",
-    "coffee",
-    "chelsea",
-    "rocket",
-    "immunohistochemistry",
-    "camera",
-    "grass",
-    "gravel",
-    "brick",
-    "moon",
-    "coins",
-    "cat",
-)
 RESCALES = 6  # rescaling steps towards the drawn displacement before a scene is redrawn
 REDRAWS = 50  # scenes drawn before giving up on the [min_disp, max_disp] range
-
-
-def load_textures(folder: str | Path | None = None) -> list[np.ndarray]:
-    """RGB photos to texture layers with: scikit-image's bundled ones, or every image in ``folder``."""
-    if folder is None:
-        import skimage.data
-
-        photos = [getattr(skimage.data, name)() for name in SKIMAGE_PHOTOS]
-    else:
-        files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise BlurgenError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) found for --textures")
-        photos = [read_image(p) for p in files]
-    return [np.ascontiguousarray(np.dstack([p] * 3) if p.ndim == 2 else p[..., :3]) for p in photos]
-
-
-_TEXTURES = {}
-TEXTURE_KINDS = ("photos", "procedural")
-PROCEDURAL_SIZE = 256  # px, side of a procedural texture (the background is zoomed to cover the frame)
-
-
-def procedural_texture(rng: np.random.Generator, size: int = PROCEDURAL_SIZE) -> np.ndarray:
-    """A random uint8 RGB texture, a pure function of ``rng``: a smooth colour field under 20..80 filled
-    shapes and lines, softened at random, plus mostly-luminance noise at three scales.
-
-    Training on these instead of photos keeps every photo out of the training data (the test sets blur
-    scikit-image's photos), and every scene gets textures it has never seen.
-    """
-    image = cv2.resize(rng.uniform(0, 255, (3, 3, 3)).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
-    for _ in range(rng.integers(20, 81)):
-        grey = rng.uniform(0, 255)
-        colour = tuple(float(c) for c in np.clip(grey + rng.uniform(-60, 60, 3), 0, 255))
-        x, y = (int(v) for v in rng.integers(0, size, 2))
-        extent = int(size * rng.uniform(0.02, 0.25))
-        kind = rng.integers(3)
-        if kind == 0:
-            axes = (extent, max(1, int(extent * rng.uniform(0.2, 1.0))))
-            cv2.ellipse(image, (x, y), axes, float(rng.uniform(0, 180)), 0, 360, colour, -1)
-        elif kind == 1:
-            cv2.rectangle(image, (x, y), (x + extent, y + int(extent * rng.uniform(0.2, 2.0))), colour, -1)
-        else:
-            end = (x + int(rng.integers(-extent, extent + 1)), y + int(rng.integers(-extent, extent + 1)))
-            cv2.line(image, (x, y), end, colour, int(rng.integers(1, 6)))
-    if rng.random() < 0.5:
-        image = cv2.GaussianBlur(image, (0, 0), sigmaX=float(rng.uniform(0.5, 1.5)))
-    small = rng.normal(0, 1, (size // 2, size // 2, 4)).astype(np.float32)
-    for sigma in (0.35, 1.0, 3.0):  # on the half-size grid, upsampled: a quarter of the draws
-        noise = cv2.resize(cv2.GaussianBlur(small, (0, 0), sigmaX=sigma), (size, size), interpolation=cv2.INTER_LINEAR)
-        noise = noise[..., :1] + 0.3 * noise[..., 1:]  # mostly luminance, a little colour
-        image += float(rng.uniform(0, 15)) * noise / max(float(noise.std()), 1e-6)
-    return np.clip(image + 0.5, 0, 255).astype(np.uint8)
-
-
-def scene_textures(kind: str | None, folder: str | None, rng: np.random.Generator, count: int) -> list[np.ndarray]:
-    """The textures a scene draws from: the photos (kind None or "photos"; see :func:`load_textures`), or
-    ``count`` fresh procedural ones from ``rng``."""
-    if kind in (None, "photos"):
-        return cached_textures(folder)
-    if kind == "procedural":
-        return [procedural_texture(rng) for _ in range(count)]
-    raise BlurgenError(f"unknown texture kind '{kind}'; use one of {', '.join(TEXTURE_KINDS)}")
-
-
-def cached_textures(folder: str | None = None) -> list[np.ndarray]:
-    """:func:`load_textures`, once per process rather than once per sample."""
-    if folder not in _TEXTURES:
-        _TEXTURES[folder] = load_textures(folder)
-    return _TEXTURES[folder]
 
 
 def _soft_mask(rng, h, w):
