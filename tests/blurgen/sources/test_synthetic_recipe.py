@@ -14,6 +14,7 @@ from blurgen.sources.synthetic import (
     SyntheticOptions,
     SyntheticTask,
     add_noise,
+    leaves_texture,
     make_synthetic,
     procedural_texture,
     render_exposure,
@@ -21,6 +22,7 @@ from blurgen.sources.synthetic import (
     scene_for,
     stored_displacement,
 )
+from blurgen.sources.synthetic.textures import _leaf_radius
 
 from .test_synthetic import TEXTURES, translation_scene
 
@@ -88,6 +90,23 @@ def test_procedural_textures_are_a_pure_function_of_the_generator():
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     # texture at fine scale: neighbouring pixels differ somewhere by several levels
     assert np.abs(np.diff(a.astype(int), axis=1)).mean() > 2
+
+
+def test_leaves_textures_are_a_pure_function_of_the_generator():
+    a, b = (leaves_texture(np.random.default_rng(5), size=128) for _ in range(2))
+    c = leaves_texture(np.random.default_rng(6), size=128)
+    assert a.dtype == np.uint8 and a.shape == (128, 128, 3)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_leaf_radii_follow_the_dead_leaves_law():
+    """Density ∝ r⁻³ on [lo, hi]: the CDF is (lo⁻² − r⁻²) / (lo⁻² − hi⁻²) (Kolmogorov–Smirnov distance)."""
+    rng, lo, hi = np.random.default_rng(0), 2.0, 128.0
+    radii = np.sort([_leaf_radius(rng, lo, hi) for _ in range(20000)])
+    cdf = (lo**-2 - radii**-2) / (lo**-2 - hi**-2)
+    empirical = np.arange(1, len(radii) + 1) / len(radii)
+    assert lo <= radii[0] and radii[-1] <= hi
+    assert np.abs(cdf - empirical).max() < 0.015  # KS 1 % critical value at n = 20,000 is 0.0115
 
 
 def test_procedural_scenes_read_no_photo_and_are_a_pure_function_of_seed_and_index(tmp_path):
