@@ -145,9 +145,9 @@ def _pattern(rng: np.random.Generator, size: int) -> np.ndarray:
 def leaves_texture(rng: np.random.Generator, size: int = PROCEDURAL_SIZE) -> np.ndarray:
     """A random uint8 RGB texture, a pure function of ``rng``, with what photos have and
     :func:`procedural_texture` lacks: dead leaves (occluding shapes of power-law sizes, so the picture is
-    scale-invariant as natural images are) in 2..4 depth layers (the back one all but covering the frame), each defocused by its own blur (σ up to 5 px,
-    none for 40 % of them); shapes flat, grained or patterned (stripes, grids); a smooth sky-like gradient
-    behind; grain on top.
+    scale-invariant as natural images are) in 2..4 depth layers (the back one all but covering the frame),
+    each defocused by its own blur (σ up to 5 px, none for 40 % of them); shapes flat, grained or patterned
+    (stripes, grids); a smooth sky-like gradient behind; grain on top.
 
     A model trained on :func:`procedural_texture` scenes reads soft edges, smooth areas and repeated patterns
     of sharp photos as motion (README, "Cross-generator generalization"): here they occur without motion.
