@@ -125,6 +125,13 @@ def parse_devices(ctx: click.Context | None, param: click.Parameter | None, valu
 )
 @click.option("--no-stn", is_flag=True, help="Ablation: no spatial transformer in the feature decoders.")
 @click.option("--no-rb", is_flag=True, help="Ablation: no refining blocks in the feature decoders.")
+@click.option(
+    "--width",
+    type=click.FloatRange(0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Every layer's width times this (0.5: about twice the steps per second; see ModelConfig.narrowed).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for initialisation, order and crops.")
 @device_option
 @click.option(
@@ -169,6 +176,7 @@ def train_command(
     arch: str,
     no_stn: bool,
     no_rb: bool,
+    width: float,
     resume: bool,
     new_world_size: bool,
     device: str,
@@ -188,7 +196,7 @@ def train_command(
         out = next_free("runs")
         click.echo(f"run folder: {out}", err=True)
 
-    config = dataclasses.asdict(ModelConfig(arch=arch, stn=not no_stn, rb=not no_rb))
+    config = dataclasses.asdict(ModelConfig(arch=arch, stn=not no_stn, rb=not no_rb).narrowed(width))
     train(
         shards,
         out,

@@ -53,6 +53,13 @@ from .options import announce_default_out, generator_options
     "of a sequence)  [default: 0.05 x --max-disp].",
 )
 @click.option(
+    "--disp-law",
+    type=click.Choice(("uniform", "log")),
+    default=None,
+    help="How each sample's largest |flow| is drawn in [--min-disp, --max-disp]: uniform, or log (log(1 + s) "
+    "uniform: as many scenes per doubling of the blur's length)  [default: uniform].",
+)
+@click.option(
     "--windows", type=click.IntRange(1), default=4, show_default=True, help="Windows per sequence (--frames-out)."
 )
 @click.option(

@@ -1,4 +1,6 @@
-"""`b2f-train SHARDS` without --out: the next free runs/<n>, printed at the start."""
+"""`b2f-train SHARDS` without --out: the next free runs/<n>, printed at the start; --width reaches the config."""
+
+import json
 
 from b2f import cli
 
@@ -23,6 +25,8 @@ def test_train_without_out_makes_the_next_free_run_folder(make_synthetic, tmp_pa
         "cpu",
         "--arch",
         "unet",
+        "--width",
+        "0.5",
     ]
     try:
         cli.train(args)
@@ -30,3 +34,5 @@ def test_train_without_out_makes_the_next_free_run_folder(make_synthetic, tmp_pa
         assert e.code in (0, None)
     err = capsys.readouterr().err
     assert "run folder: runs/5" in err and (tmp_path / "runs/5/model.pt").is_file()
+    model = json.loads((tmp_path / "runs/5/config.json").read_text())["model"]
+    assert model["enc_channels"] == [8, 16, 32, 48, 64, 96]  # --width 0.5

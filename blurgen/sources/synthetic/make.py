@@ -23,7 +23,7 @@ from .scene import (
     to_uint8,
     visibility,
 )
-from .scenes import scene_for
+from .scenes import DISP_LAWS, scene_for
 from .textures import TEXTURE_KINDS, cached_textures, scene_textures
 from .trees import FRAME_LAYOUTS, frame_number, frame_path, sequence_name, write_pair_flows
 
@@ -50,6 +50,7 @@ class SyntheticTask:
     texture_kind: str = None
     noise: float = None
     min_frames: int = None
+    disp_law: str = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class SyntheticOptions:
     texture_kind: str | None = None  # "photos" (None: those of `textures`), "procedural" or "leaves" (.textures)
     noise: float | None = None  # largest sensor-noise sigma (8-bit levels); per sample uniform in [0, noise]
     min_frames: int | None = None  # fewest frames between an exposure's ends; per sample uniform in [min_frames, n]
+    disp_law: str | None = None  # how the largest displacement is drawn in its range (None: "uniform"; see .scenes)
 
 
 def make_synthetic(
@@ -104,6 +106,8 @@ def make_synthetic(
         )
     if options.texture_kind not in (None, *TEXTURE_KINDS):
         raise BlurgenError(f"unknown --texture-kind '{options.texture_kind}'; use one of {', '.join(TEXTURE_KINDS)}")
+    if options.disp_law not in (None, *DISP_LAWS):
+        raise BlurgenError(f"unknown --disp-law '{options.disp_law}'; use one of {', '.join(DISP_LAWS)}")
     if options.noise is not None and options.noise < 0:
         raise BlurgenError(f"--noise {options.noise} is negative; give the largest sigma in 8-bit levels")
     if options.min_frames is not None and options.min_frames < 0:
@@ -180,9 +184,13 @@ def render_task(task: SyntheticTask) -> dict | list[dict]:
     if task.frames_out:
         times, windows = _windows(task)
         spans = tuple((times[a], times[b]) for a, b in windows)
-        scene = scene_for(task.seed, task.index, task.size, textures, task.max_disp, task.min_disp, task.objects, spans)
+        scene = scene_for(
+            task.seed, task.index, task.size, textures, task.max_disp, task.min_disp, task.objects, spans, task.disp_law
+        )
         return render_sequence(task, scene, draw_rng)
-    scene = scene_for(task.seed, task.index, task.size, textures, task.max_disp, task.min_disp, task.objects)
+    scene = scene_for(
+        task.seed, task.index, task.size, textures, task.max_disp, task.min_disp, task.objects, law=task.disp_law
+    )
     frames = None if task.min_frames is None else lambda n: int(draw_rng.integers(min(task.min_frames, n), n + 1))
     sample, s, n = render_exposure(scene, task.gamma, frames=frames)
     sample["meta"] = {

@@ -11,6 +11,18 @@ from .scene import Layer, Motion, Scene, exposure_flows, largest_displacement
 
 RESCALES = 6  # rescaling steps towards the drawn displacement before a scene is redrawn
 REDRAWS = 50  # scenes drawn before giving up on the [min_disp, max_disp] range
+DISP_LAWS = ("uniform", "log")
+
+
+def draw_displacement(rng: np.random.Generator, lo: float, hi: float, law: str | None = None) -> float:
+    """A target for a scene's largest displacement in [lo, hi]: uniform, or "log": log(1 + s) uniform, so
+    each doubling of a blur's length above ~1 px is as likely as the next (small blur, the common case in
+    photos, is then as well represented as large; a uniform draw holds few scenes under a few pixels)."""
+    if law in (None, "uniform"):
+        return float(rng.uniform(lo, hi))
+    if law == "log":
+        return float(np.expm1(rng.uniform(np.log1p(lo), np.log1p(hi))))
+    raise BlurgenError(f"unknown displacement law '{law}'; use one of {', '.join(DISP_LAWS)}")
 
 
 def _soft_mask(rng, h, w):
@@ -94,11 +106,13 @@ def random_scene(
     max_objects: int = 4,
     min_disp: float | None = None,
     spans: tuple = ((0.0, 1.0),),
+    law: str | None = None,
 ) -> Scene:
     """A background under camera motion plus 0..max_objects moving photo patches.
 
     The largest displacement of the flow the exposures ``spans`` store (:func:`stored_displacement`)
-    is drawn uniformly from [min_disp, max_disp] (default min_disp: 0.05 · max_disp), and all motions
+    is drawn from [min_disp, max_disp] by ``law`` (:func:`draw_displacement`; default min_disp:
+    0.05 · max_disp), and all motions
     are rescaled together to meet it; a scene the rescaling cannot bring inside the range (visibility
     at the end of an exposure changes with the scale) is redrawn, so the range always holds.
     """
@@ -107,7 +121,7 @@ def random_scene(
     reach = max_disp / min(t1 - t0 for t0, t1 in spans)
     for _ in range(REDRAWS):
         scene = _draw(rng, size, textures, reach, max_objects)
-        target = rng.uniform(lo, max_disp)
+        target = draw_displacement(rng, lo, max_disp, law)
         for _ in range(RESCALES):
             s = stored_displacement(scene, spans)
             if abs(s - target) <= 0.05 * target and lo <= s <= max_disp:
@@ -133,6 +147,7 @@ def scene_for(
     min_disp: float | None = None,
     objects: int = 4,
     spans: tuple = ((0.0, 1.0),),
+    law: str | None = None,
 ) -> Scene:
     """The scene of sample ``index``: a pure function of (seed, index), whatever the worker."""
-    return random_scene(np.random.default_rng([seed, index]), size, textures, max_disp, objects, min_disp, spans)
+    return random_scene(np.random.default_rng([seed, index]), size, textures, max_disp, objects, min_disp, spans, law)

@@ -146,6 +146,20 @@ def test_ablation_switches_change_the_parameter_count_as_expected():
     assert full - n_params(B2FNet(ModelConfig(arch="unet"))) == stns + rbs + ups + corr_inputs
 
 
+def test_narrowed_widths_follow_the_rule():
+    """Widths × 0.5 rounded down to multiples of 4, the encoder at least 8, every other conv at least 16
+    (expected values worked out by hand from the paper's widths); width 1 is the paper's net."""
+    half = ModelConfig().narrowed(0.5)
+    assert half.enc_channels == (8, 16, 32, 48, 64, 96)  # 196 / 2 = 98 -> 96
+    assert half.rb_growth == (16, 16, 16, 24, 32, 32)  # 8 -> 16
+    assert half.flow_widths == ((16,) * 5, (32, 32, 24, 16, 16)) + ((64, 64, 48, 32, 16),) * 4
+    assert half.context_widths == (32, 32, 32, 24, 16, 16)
+    assert (half.stn_channels, half.corr_range) == (32, 4)
+    assert ModelConfig().narrowed(1.0) == ModelConfig()
+    # the conv weights scale with in × out widths: about a quarter of the parameters at half width
+    assert 0.2 < n_params(B2FNet(half)) / n_params(B2FNet(ModelConfig())) < 0.35
+
+
 def test_config_round_trips_through_json():
     cfg = ModelConfig(arch="b2f", stn=False, flow_widths=((16,) * 5,) * 6)
     stored = json.loads(json.dumps(dataclasses.asdict(cfg)))

@@ -22,6 +22,7 @@ from blurgen.sources.synthetic import (
     scene_for,
     stored_displacement,
 )
+from blurgen.sources.synthetic.scenes import draw_displacement
 from blurgen.sources.synthetic.textures import _leaf_radius
 
 from .test_synthetic import TEXTURES, translation_scene
@@ -109,6 +110,22 @@ def test_leaf_radii_follow_the_dead_leaves_law():
     assert np.abs(cdf - empirical).max() < 0.015  # KS 1 % critical value at n = 20,000 is 0.0115
 
 
+def test_log_displacement_law_is_uniform_in_log1p():
+    """law "log": log(1 + s) uniform on [log 1, log 37], CDF (log1p(s) − log1p(lo)) / (log1p(hi) − log1p(lo))."""
+    rng, lo, hi = np.random.default_rng(1), 0.0, 36.0
+    draws = np.sort([draw_displacement(rng, lo, hi, "log") for _ in range(20000)])
+    cdf = (np.log1p(draws) - np.log1p(lo)) / (np.log1p(hi) - np.log1p(lo))
+    assert lo <= draws[0] and draws[-1] <= hi
+    assert np.abs(cdf - np.arange(1, len(draws) + 1) / len(draws)).max() < 0.015
+    assert 4.5 < np.median(draws) < 5.7  # expm1(log(37) / 2) = 5.08; a uniform draw's median would be 18
+    # scenes drawn with it keep the range: stored displacement inside [0, 12]
+    s = [
+        render_task(SyntheticTask("train", i, 7, (32, 32), 12.0, min_disp=0.0, objects=0, disp_law="log"))["meta"]["s"]
+        for i in range(12)
+    ]
+    assert max(s) <= 12.0 and np.median(s) < 6
+
+
 def test_procedural_scenes_read_no_photo_and_are_a_pure_function_of_seed_and_index(tmp_path):
     kw = dict(size=(64, 64), max_disp=12.0, objects=2, texture_kind="procedural")
     nowhere = str(tmp_path / "no-such-folder")  # photos from here would fail to load
@@ -126,7 +143,7 @@ def test_a_folder_made_before_the_new_options_resumes_with_their_defaults(tmp_pa
     make_synthetic(tmp_path, options)
     path = tmp_path / "manifest.json"
     manifest = json.loads(path.read_text())
-    for key in ("texture_kind", "noise", "min_frames"):
+    for key in ("texture_kind", "noise", "min_frames", "disp_law"):
         del manifest["config"][key]  # as written before these options existed
     path.write_text(json.dumps(manifest))
     before = ShardReader(tmp_path, "train").read(3)["blurred"]
