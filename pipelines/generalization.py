@@ -11,12 +11,14 @@ SceneFlow-layout tree through `blurgen monkaa` (pairs interpolated with their fl
 min-EPE, their ratio and the predicted / true length ratio; RUN/generalization.md holds the matrix.
 """
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from b2f.metrics import MIN_LENGTH
+from b2f.model import ModelConfig
 from blurgen.core.files import atomic_write_text
 from blurgen.sources.synthetic import SyntheticOptions
 
@@ -29,14 +31,20 @@ from .table2 import gong_stage, photos_stage
 @dataclass(frozen=True)
 class Recipe:
     """How the model is trained: ``data`` the SyntheticOptions fields of its training shards, ``train``
-    the b2f.train options. A scale changes only what its ``generalization["recipe"]`` names (its size)."""
+    the b2f.train options, ``width`` the net's (ModelConfig.narrowed). A scale changes only what its
+    ``generalization["recipe"]`` names (its size)."""
 
     data: dict
     train: dict
+    width: float = 1.0
 
     def at(self, scale: Scale) -> "Recipe":
         change = scale.generalization["recipe"]
-        return Recipe({**self.data, **change["data"]}, {**self.train, **change["train"]})
+        return Recipe({**self.data, **change["data"]}, {**self.train, **change["train"]}, self.width)
+
+    def model(self, scale: Scale) -> dict:
+        """The scale's model config at the recipe's width."""
+        return dataclasses.asdict(ModelConfig.from_dict(scale.model).narrowed(self.width))
 
 
 # The best recipe measured (issue 17's table in the README): blur over the whole range down to 0, photo-free
@@ -155,7 +163,8 @@ def matrix_rows(scale: Scale, hw: Hardware, ckpts: dict[str, str]) -> list[Model
         return [Model(name, Path(path), f"`{path}`") for name, path in ckpts.items()]
     recipe = RECIPE.at(scale)
     data = SyntheticOptions(**recipe.data)
-    trained = train_stage("gen-train", synthetic_shards("gen-train-data", data, hw), scale.model, recipe.train, hw)
+    shards = synthetic_shards("gen-train-data", data, hw)
+    trained = train_stage("gen-train", shards, recipe.model(scale), recipe.train, hw)
     return [Model("recipe", trained, "synthetic, RECIPE", home="synthetic")]
 
 
@@ -230,10 +239,11 @@ def _training(run: Path, m: Model) -> str:
     s = done["summary"]
     data = {k: v for k, v in m.trained.inputs["shards"].config.items() if v is not None}
     options = {k: v for k, v in m.trained.config.items() if k != "model"}
+    encoder = m.trained.config["model"]["enc_channels"]
     return (
         f"{s['train_samples']} synthetic samples × {s['epochs']} epochs = {s['steps']} steps in "
-        f"{done['seconds'] / 60:.1f} minutes (`{m.trained.name}`); data `{json.dumps(data, default=str)}`, "
-        f"training `{json.dumps(options, default=str)}`"
+        f"{done['seconds'] / 60:.1f} minutes (`{m.trained.name}`); encoder widths {list(encoder)}; "
+        f"data `{json.dumps(data, default=str)}`, training `{json.dumps(options, default=str)}`"
     )
 
 
