@@ -3,7 +3,7 @@
 import click
 
 from ..core.cli import parse_size
-from ..sources.synthetic import FRAME_LAYOUTS, TEXTURE_KINDS, SyntheticOptions, make_synthetic
+from ..sources.synthetic import DISP_LAWS, FRAME_LAYOUTS, TEXTURE_KINDS, SyntheticOptions, make_synthetic
 from .options import announce_default_out, generator_options
 
 
@@ -54,10 +54,11 @@ from .options import announce_default_out, generator_options
 )
 @click.option(
     "--disp-law",
-    type=click.Choice(("uniform", "log")),
+    type=click.Choice(DISP_LAWS),
     default=None,
     help="How each sample's largest |flow| is drawn in [--min-disp, --max-disp]: uniform, or log (log(1 + s) "
-    "uniform: as many scenes per doubling of the blur's length)  [default: uniform].",
+    "uniform: as many scenes per doubling of the blur's length) or mixed (either, at even odds)  "
+    "[default: uniform].",
 )
 @click.option(
     "--windows", type=click.IntRange(1), default=4, show_default=True, help="Windows per sequence (--frames-out)."

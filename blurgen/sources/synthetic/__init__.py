@@ -27,7 +27,7 @@ from .scene import (
     scene_flow,
     visibility,
 )
-from .scenes import random_scene, scene_for, stored_displacement
+from .scenes import DISP_LAWS, random_scene, scene_for, stored_displacement
 from .textures import (
     TEXTURE_KINDS,
     cached_textures,
@@ -39,6 +39,7 @@ from .textures import (
 from .trees import FRAME_LAYOUTS
 
 __all__ = [
+    "DISP_LAWS",
     "EXTRA_FIELDS",
     "FRAME_LAYOUTS",
     "TEXTURE_KINDS",

@@ -11,13 +11,17 @@ from .scene import Layer, Motion, Scene, exposure_flows, largest_displacement
 
 RESCALES = 6  # rescaling steps towards the drawn displacement before a scene is redrawn
 REDRAWS = 50  # scenes drawn before giving up on the [min_disp, max_disp] range
-DISP_LAWS = ("uniform", "log")
+DISP_LAWS = ("uniform", "log", "mixed")
 
 
 def draw_displacement(rng: np.random.Generator, lo: float, hi: float, law: str | None = None) -> float:
     """A target for a scene's largest displacement in [lo, hi]: uniform, or "log": log(1 + s) uniform, so
     each doubling of a blur's length above ~1 px is as likely as the next (small blur, the common case in
-    photos, is then as well represented as large; a uniform draw holds few scenes under a few pixels)."""
+    photos, is then as well represented as large; a uniform draw holds few scenes under a few pixels);
+    "mixed": either of the two, at even odds (models trained on one over-read and on the other under-read
+    blur length: README, "Cross-generator generalization")."""
+    if law == "mixed":
+        law = "uniform" if rng.random() < 0.5 else "log"
     if law in (None, "uniform"):
         return float(rng.uniform(lo, hi))
     if law == "log":

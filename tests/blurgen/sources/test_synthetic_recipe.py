@@ -110,7 +110,7 @@ def test_leaf_radii_follow_the_dead_leaves_law():
     assert np.abs(cdf - empirical).max() < 0.015  # KS 1 % critical value at n = 20,000 is 0.0115
 
 
-def test_log_displacement_law_is_uniform_in_log1p():
+def test_log_and_mixed_displacement_laws_follow_their_cdfs():
     """law "log": log(1 + s) uniform on [log 1, log 37], CDF (log1p(s) − log1p(lo)) / (log1p(hi) − log1p(lo))."""
     rng, lo, hi = np.random.default_rng(1), 0.0, 36.0
     draws = np.sort([draw_displacement(rng, lo, hi, "log") for _ in range(20000)])
@@ -118,6 +118,11 @@ def test_log_displacement_law_is_uniform_in_log1p():
     assert lo <= draws[0] and draws[-1] <= hi
     assert np.abs(cdf - np.arange(1, len(draws) + 1) / len(draws)).max() < 0.015
     assert 4.5 < np.median(draws) < 5.7  # expm1(log(37) / 2) = 5.08; a uniform draw's median would be 18
+    # "mixed": the mean of the uniform and the log CDFs
+    mixed = np.sort([draw_displacement(rng, lo, hi, "mixed") for _ in range(20000)])
+    log_cdf = (np.log1p(mixed) - np.log1p(lo)) / (np.log1p(hi) - np.log1p(lo))
+    cdf = 0.5 * (mixed - lo) / (hi - lo) + 0.5 * log_cdf
+    assert np.abs(cdf - np.arange(1, len(mixed) + 1) / len(mixed)).max() < 0.015
     # scenes drawn with it keep the range: stored displacement inside [0, 12]
     s = [
         render_task(SyntheticTask("train", i, 7, (32, 32), 12.0, min_disp=0.0, objects=0, disp_law="log"))["meta"]["s"]
