@@ -181,16 +181,15 @@ def render_task(task: SyntheticTask) -> dict | list[dict]:
     """
     texture_rng, draw_rng = _rngs(task)
     textures = scene_textures(task.texture_kind, task.textures, texture_rng, task.objects + 1)
+    spans = ((0.0, 1.0),)  # one exposure over the whole motion, or each window's
     if task.frames_out:
         times, windows = _windows(task)
         spans = tuple((times[a], times[b]) for a, b in windows)
-        scene = scene_for(
-            task.seed, task.index, task.size, textures, task.max_disp, task.min_disp, task.objects, spans, task.disp_law
-        )
-        return render_sequence(task, scene, draw_rng)
     scene = scene_for(
-        task.seed, task.index, task.size, textures, task.max_disp, task.min_disp, task.objects, law=task.disp_law
+        task.seed, task.index, task.size, textures, task.max_disp, task.min_disp, task.objects, spans, task.disp_law
     )
+    if task.frames_out:
+        return render_sequence(task, scene, draw_rng)
     frames = None if task.min_frames is None else lambda n: int(draw_rng.integers(min(task.min_frames, n), n + 1))
     sample, s, n = render_exposure(scene, task.gamma, frames=frames)
     sample["meta"] = {

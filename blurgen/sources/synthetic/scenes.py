@@ -116,9 +116,9 @@ def random_scene(
 
     The largest displacement of the flow the exposures ``spans`` store (:func:`stored_displacement`)
     is drawn from [min_disp, max_disp] by ``law`` (:func:`draw_displacement`; default min_disp:
-    0.05 · max_disp), and all motions
-    are rescaled together to meet it; a scene the rescaling cannot bring inside the range (visibility
-    at the end of an exposure changes with the scale) is redrawn, so the range always holds.
+    0.05 · max_disp), and all motions are rescaled together to meet it; a scene the rescaling cannot
+    bring inside the range (visibility at the end of an exposure changes with the scale) is redrawn, so
+    the range always holds.
     """
     lo = 0.05 * max_disp if min_disp is None else min_disp
     # The background's whole motion is about max_disp over the shortest exposure's share of [0, 1].
