@@ -2,7 +2,8 @@
 
     b2f-reproduce table1|table2|table3|segmentation|all --out RUN [--scale smoke|full]
                   [--monkaa ROOT --gopro ROOT --nfs ROOT --bsds ROOT]
-    b2f-reproduce generalization --out RUN [--scale smoke|full] [--ckpt NAME=PATH …]
+    b2f-reproduce generalization --out RUN [--scale smoke|full] [--recipe cpu|gpu] [--set KEY=VALUE …]
+                                 [--ckpt NAME=PATH …]
 
 ``segmentation``: the paper's downstream task (moving-object masks from the flow), measured. A rerun skips
 the stages that finished and resumes the one that was interrupted; RUN/tables.md holds the tables,
@@ -10,6 +11,7 @@ RUN/progress.json each stage's state. ``generalization`` (not part of ``all``: i
 on data the project makes) writes RUN/generalization.md, the cross-generator matrix.
 """
 
+import json
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,8 +26,8 @@ from blurgen.core.errors import BlurgenError
 from .estimate import estimate as estimate_cost
 from .estimate import format_estimate
 from .flow_tables import table1, table3
+from .generalization import RECIPES, generalization
 from .generalization import build as build_matrix
-from .generalization import generalization
 from .report import Table, write_tables
 from .scale import SCALES, Scale
 from .segmentation import segmentation
@@ -69,6 +71,22 @@ def reproduce(tables: Sequence[str], out: str | Path, scale: Scale, roots: dict,
     metavar="NAME=PATH",
     help="generalization: evaluate this model (a row named NAME) instead of training the recipe; repeatable.",
 )
+@click.option(
+    "--recipe",
+    type=click.Choice(tuple(RECIPES)),
+    default="cpu",
+    show_default=True,
+    help="generalization: the training recipe (cpu: the issue's 30 minutes on 2 cores; gpu: about 5 minutes "
+    "of training on one GPU).",
+)
+@click.option(
+    "--set",
+    "changes",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="generalization: change the recipe (width, data.KEY, train.KEY; VALUE as JSON, else a string), e.g. "
+    "--set data.disp_law=uniform --set train.epochs=4; repeatable.",
+)
 @device_option
 @click.option("--devices", default="auto", show_default=True, help="Training devices (Lightning's; e.g. 2).")
 @click.option("--workers", default=1, show_default=True, help="Processes for rendering and loading (1: in this one).")
@@ -83,17 +101,19 @@ def reproduce(tables: Sequence[str], out: str | Path, scale: Scale, roots: dict,
     is_flag=True,
     help="Run nothing: print each training stage's steps and its time on --device from measured s/step.",
 )
-def main_command(table, out, scale, monkaa, gopro, nfs, bsds, ckpts, device, devices, workers, threads, estimate):
+def main_command(
+    table, out, scale, monkaa, gopro, nfs, bsds, ckpts, recipe, changes, device, devices, workers, threads, estimate
+):
     if threads or scale == "smoke":
         torch.set_num_threads(threads or 1)
     tables = tuple(TABLES) if table == "all" else (table,)
     hw = Hardware(device, int(devices) if str(devices).isdigit() else devices, workers)
     roots = {"monkaa": monkaa, "gopro": gopro, "nfs": nfs, "bsds": bsds}
     if table == "generalization":
-        _generalization(out, SCALES[scale], hw, _named(ckpts), estimate, device)
+        _generalization(out, SCALES[scale], hw, _named(ckpts), recipe, _changes(changes), estimate, device)
         return
-    if ckpts:
-        raise BlurgenError("--ckpt is for b2f-reproduce generalization; drop it")
+    if ckpts or changes or recipe != "cpu":
+        raise BlurgenError("--ckpt, --recipe and --set are for b2f-reproduce generalization; drop them")
     if estimate:
         stages = [s for table in build(tables, SCALES[scale], roots, hw) for s in table.stages]
         dev = resolve_device(device)
@@ -119,16 +139,36 @@ def _named(ckpts: Sequence[str]) -> dict[str, str]:
     return named
 
 
-def _generalization(out, scale: Scale, hw: Hardware, ckpts: dict[str, str], estimate: bool, device: str) -> None:
+def _changes(pairs: Sequence[str]) -> dict[str, object]:
+    """KEY=VALUE pairs in order, VALUE read as JSON (a number, a list, true) or else kept as a string."""
+    changes = {}
+    for pair in pairs:
+        key, eq, text = pair.partition("=")
+        if not key or not eq:
+            raise BlurgenError(f"--set {pair}: expected KEY=VALUE (e.g. --set data.disp_law=uniform)")
+        try:
+            changes[key] = json.loads(text)
+        except ValueError:
+            changes[key] = text
+    return changes
+
+
+def _generalization(
+    out, scale: Scale, hw: Hardware, ckpts: dict[str, str], recipe: str, changes: dict, estimate: bool, device: str
+) -> None:
+    if ckpts and (changes or recipe != "cpu"):
+        raise BlurgenError("--ckpt scores given models and trains none; drop --recipe and --set")
     if estimate:
-        _, _, cells = build_matrix(scale, hw, ckpts)
+        _, _, cells = build_matrix(scale, hw, ckpts, recipe, changes)
         dev = resolve_device(device)
         name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
         click.echo(format_estimate(estimate_cost(out, list(cells.values()), device), name))
         return
     words = ["b2f-reproduce", "generalization", "--out", str(out), "--scale", scale.name]
+    words += ["--recipe", recipe] if recipe != "cpu" else []
+    words += [w for key, value in changes.items() for w in ("--set", f"{key}={json.dumps(value)}")]
     words += [w for name, path in ckpts.items() for w in ("--ckpt", f"{name}={path}")]
-    click.echo(generalization(out, scale, hw, ckpts, shlex.join(words)).read_text())
+    click.echo(generalization(out, scale, hw, ckpts, shlex.join(words), recipe, changes).read_text())
 
 
 def main(argv: Sequence[str] | None = None) -> None:

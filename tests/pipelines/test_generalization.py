@@ -11,7 +11,7 @@ from helpers import invoke, tiny_model_config
 
 from blurgen.shards import ShardReader, sample_key
 from pipelines.cli import main
-from pipelines.generalization import generalization
+from pipelines.generalization import generalization, matrix_rows
 from pipelines.scale import SMOKE
 from pipelines.steps import Hardware
 
@@ -65,7 +65,7 @@ def _zero_flow(samples):
 def test_every_cell_has_finite_numbers_and_zero_flow_is_the_mean_true_length(matrix):
     run, text = matrix
     rows = _rows(text)
-    assert list(rows) == ["recipe"] and "| recipe (synthetic, RECIPE) | own: " in text
+    assert list(rows) == ["recipe"] and "| recipe (synthetic, cpu recipe) | own: " in text
     for model, zero, ratio, length in rows["recipe"].values():
         assert all(math.isfinite(x) for x in (model, zero, ratio, length)) and zero > 0
         assert ratio == pytest.approx(model / zero, abs=0.006)
@@ -110,4 +110,40 @@ def test_bad_ckpt_arguments_are_one_line(tmp_path, capsys):
         code, _, err = invoke(main, capsys, "generalization", "--out", tmp_path / "r", "--scale", "smoke", *args)
         assert code == 2 and message in err.strip().splitlines()[-1]
     code, _, err = invoke(main, capsys, "table3", "--out", tmp_path / "r", "--scale", "smoke", "--ckpt", "a=b")
-    assert code == 2 and "--ckpt is for b2f-reproduce generalization" in err
+    assert code == 2 and "--ckpt, --recipe and --set are for b2f-reproduce generalization" in err
+
+
+def test_recipe_and_set_reach_the_training_stage():
+    (gpu,) = matrix_rows(TINY, HW, {}, "gpu")
+    train, data = gpu.trained.config, gpu.trained.inputs["shards"].config
+    assert list(train["model"]["enc_channels"]) == [8, 8, 12, 12, 16, 16]  # width 1: the scale's own model
+    assert (train["batch_size"], train["epochs"], train["max_minutes"]) == (32, 1, 4.0)  # the scale sets epochs
+    assert (data["count"], data["disp_law"]) == (4, "log")
+    changes = {"data.disp_law": "uniform", "train.lr": 0.002, "width": 0.5}
+    (cpu,) = matrix_rows(TINY, HW, {}, "cpu", changes)
+    train, data = cpu.trained.config, cpu.trained.inputs["shards"].config
+    assert list(train["model"]["enc_channels"]) == [8, 8, 8, 8, 8, 8]  # halved, floored at 8
+    assert (train["batch_size"], train["lr"], data["disp_law"]) == (4, 0.002, "uniform")
+    assert cpu.generator == 'synthetic, cpu recipe data.disp_law="uniform" train.lr=0.002 width=0.5'
+    assert cpu.trained.name != matrix_rows(TINY, HW, {})[0].trained.name  # its own stage, not the recipe's
+
+
+def test_set_through_the_cli_and_its_bad_forms(tmp_path, capsys):
+    code, out, err = invoke(
+        main, capsys, "generalization", "--out", tmp_path / "r", "--scale", "smoke", "--device", "cpu",
+        "--estimate", "--set", "train.epochs=7",
+    )  # fmt: skip
+    assert code == 0, err
+    (row,) = [line for line in out.splitlines() if line.startswith("| `gen-train-")]
+    assert [c.strip() for c in row.split("|")[2:4]] == ["after its shards stage", "7"]  # over the scale's 2 epochs
+    for args, message in (
+        (["--set", "width"], "--set width: expected KEY=VALUE"),
+        (["--set", "data.nope=1"], "--set data.nope: not a recipe key; use width, data.KEY (KEY one of count,"),
+        (["--set", "train.shards=x"], "--set train.shards: not a recipe key"),
+        (["--recipe", "gpu", "--ckpt", "a=b"], "--ckpt scores given models and trains none"),
+    ):
+        code, _, err = invoke(main, capsys, "generalization", "--out", tmp_path / "r", "--scale", "smoke", *args)
+        assert code == 2 and message in err.strip().splitlines()[-1]
+    assert not (tmp_path / "r").exists()
+    code, _, err = invoke(main, capsys, "table3", "--out", tmp_path / "r", "--scale", "smoke", "--set", "width=1")
+    assert code == 2 and "--recipe and --set are for b2f-reproduce generalization" in err
