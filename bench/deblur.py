@@ -2,7 +2,7 @@
 half-quadratic splitting with its x-steps on an explicit scipy.sparse matrix (build, apply, scipy CG).
 
     python bench/deblur.py [--preset bsd-m] [--threads 1] [--repeats 3] [--priors hyper-laplacian,epll]
-                           [--gmm prior.npz]
+                           [--gmm prior.npz] [--device cpu|cuda]
 
 Both routes run the same prior z-steps (torch), the same β schedule and the same number of CG steps per
 stage, so they reach the same PSNR (printed); only the operator differs. Build = the operator from the
@@ -14,7 +14,8 @@ its fastest run (the least disturbed on a shared CPU). Without --gmm the EPLL mi
 other scikit-image photos (time printed apart, not counted). A last row runs EPLL exactly as before its
 accelerations (every covariance in full and every component scored, patches every 2 px, λ 1.5e5: the
 same prior weight per pixel), torch route once, to show what the accelerations cost in PSNR. On a shared
-machine quote the ratios within one run.
+machine quote the ratios within one run. ``--device cuda`` runs the torch route on the GPU (its clocks read
+after the queued work is done); the scipy route stays on the CPU, where scipy.sparse runs.
 """
 
 import argparse
@@ -27,6 +28,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import skimage.data
 import torch
+from measure import sync
 from skimage.metrics import peak_signal_noise_ratio
 from threadpoolctl import threadpool_limits
 
@@ -34,6 +36,7 @@ from b2f.deblur import EPLL, HyperLaplacian, deconvolve, fit_prior, load_prior, 
 from b2f.deblur.run import to_image, to_tensor
 from b2f.deblur.solver import conjugate_gradient
 from blurgen.blur import LineBlur, line_blur, line_entries
+from blurgen.core.device import resolve_device
 from blurgen.sources.gong import PRESETS, draw_flow
 
 
@@ -101,16 +104,19 @@ def built(flow: torch.Tensor) -> LineBlur:
 
 
 class Clock:
-    """A function that adds up the seconds spent in it: the torch route's pieces, timed inside its run."""
+    """A function that adds up the seconds spent in it (its GPU work included): the torch route's pieces,
+    timed inside its run."""
 
-    def __init__(self, fn):
-        self.fn, self.seconds = fn, 0.0
+    def __init__(self, fn, device: torch.device):
+        self.fn, self.device, self.seconds = fn, device, 0.0
 
     def __call__(self, *args, **kwargs):
+        sync(self.device)
         start = time.perf_counter()
         try:
             return self.fn(*args, **kwargs)
         finally:
+            sync(self.device)
             self.seconds += time.perf_counter() - start
 
 
@@ -121,7 +127,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per route; the fastest is shown")
     parser.add_argument("--priors", default="hyper-laplacian,epll")
     parser.add_argument("--gmm", default=None, help="EPLL mixture from b2f-fit-prior (default: fit one first)")
+    parser.add_argument("--device", default="cpu", help="the torch route's device (auto, cpu, cuda)")
     args = parser.parse_args()
+    dev = resolve_device(args.device)
     torch.set_num_threads(args.threads)
     # numpy's BLAS too (scipy's CG runs its dots and updates there): its default threads spin-wait on a
     # shared CPU and made the scipy route several times slower than one thread, which it is meant to run on
@@ -132,9 +140,10 @@ def main() -> None:
     blurred = line_blur(sharp, flow)
     b, f = to_tensor(blurred), torch.from_numpy(flow).permute(2, 0, 1)
     psnr = lambda x: peak_signal_noise_ratio(sharp, to_image(x), data_range=255)  # noqa: E731
+    on = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"{args.threads} thread(s)"
     print(
-        f"480x320 RGB, {args.preset} flow (largest {np.linalg.norm(flow, axis=2).max():.1f} px), "
-        f"{args.threads} thread(s); blurred PSNR {peak_signal_noise_ratio(sharp, blurred, data_range=255):.2f} dB"
+        f"480x320 RGB, {args.preset} flow (largest {np.linalg.norm(flow, axis=2).max():.1f} px), torch route on "
+        f"{on}, scipy route on {args.threads} CPU thread(s); blurred PSNR {psnr(b):.2f} dB"
     )
 
     priors = {}
@@ -156,9 +165,12 @@ def main() -> None:
     for name, prior in priors.items():
         best, best_s = (float("inf"),) * 3, (float("inf"),) * 3  # (total, build, x-steps) of the fastest run
         for _ in range(args.repeats):  # the routes alternate, so both meet the same load; fastest kept
-            solver.LineBlur, solver.conjugate_gradient = build, solve = Clock(built), Clock(conjugate_gradient)
+            build, solve = Clock(built, dev), Clock(conjugate_gradient, dev)
+            solver.LineBlur, solver.conjugate_gradient = build, solve
+            sync(dev)
             start = time.perf_counter()
-            x, info = deconvolve(b, f, prior)
+            x, info = deconvolve(b.to(dev), f.to(dev), prior)
+            x = x.cpu()
             best = min(best, (time.perf_counter() - start, build.seconds, solve.seconds))
             solver.LineBlur, solver.conjugate_gradient = LineBlur, conjugate_gradient
             start = time.perf_counter()
@@ -176,7 +188,8 @@ def main() -> None:
         gmm = priors["epll"].gmm
         exact = EPLL(gmm, lam=1.5e5, stride=2, rank=gmm["patch"] ** 2 - 1, candidates=0)
         start = time.perf_counter()
-        x, info = deconvolve(b, f, exact)
+        x, info = deconvolve(b.to(dev), f.to(dev), exact)
+        x = x.cpu()
         total = time.perf_counter() - start
         print(f"{'epll exact, s2':16}{'torch operator':16}{'':27}{total:9.2f}{psnr(x):8.2f}  {info['cg_iterations']}")
     for name, (ours, theirs) in totals.items():
