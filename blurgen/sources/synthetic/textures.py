@@ -66,20 +66,26 @@ def _colour_field(rng: np.random.Generator, size: int) -> np.ndarray:
     return cv2.resize(rng.uniform(0, 255, (3, 3, 3)).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
 
 
-def _grain(rng: np.random.Generator, size: int) -> list[tuple[np.ndarray, float]]:
-    """Three size×size×1 fields of mostly-luminance noise at three scales, grain to detail, with their stds."""
-    small = rng.normal(0, 1, (size // 2, size // 2, 4)).astype(np.float32)
-    fields = []
-    for sigma in (0.35, 1.0, 3.0):  # on the half-size grid, upsampled: a quarter of the draws
-        noise = cv2.resize(cv2.GaussianBlur(small, (0, 0), sigmaX=sigma), (size, size), interpolation=cv2.INTER_LINEAR)
-        noise = noise[..., :1] + 0.3 * noise[..., 1:]  # mostly luminance, a little colour
-        fields.append((noise, max(float(noise.std()), 1e-6)))
-    return fields
+GRAIN_SCALES = (0.35, 1.0, 3.0)  # σ of the noise on the half-size grid (a quarter of the draws): grain to detail
+
+
+def _grain_draws(rng: np.random.Generator, size: int) -> np.ndarray:
+    """The white noise every grain field of a size×size texture is made from."""
+    return rng.normal(0, 1, (size // 2, size // 2, 4)).astype(np.float32)
+
+
+def _grain(draws: np.ndarray, size: int, sigma: float) -> tuple[np.ndarray, float]:
+    """A size×size×1 field of mostly-luminance noise at scale ``sigma`` of :data:`GRAIN_SCALES`, and its std."""
+    noise = cv2.resize(cv2.GaussianBlur(draws, (0, 0), sigmaX=sigma), (size, size), interpolation=cv2.INTER_LINEAR)
+    noise = noise[..., :1] + 0.3 * noise[..., 1:]  # mostly luminance, a little colour
+    return noise, max(float(noise.std()), 1e-6)
 
 
 def _add_grain(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
     """``image`` plus grain of random strength (0..15 levels at each scale), as uint8."""
-    for noise, std in _grain(rng, image.shape[0]):
+    draws = _grain_draws(rng, image.shape[0])
+    for sigma in GRAIN_SCALES:
+        noise, std = _grain(draws, image.shape[0], sigma)
         image += float(rng.uniform(0, 15)) * noise / std
     return np.clip(image + 0.5, 0, 255).astype(np.uint8)
 
@@ -167,7 +173,8 @@ def leaves_texture(rng: np.random.Generator, size: int = PROCEDURAL_SIZE) -> np.
         colours = np.clip(grey[:, None] + rng.uniform(-60, 60, (count + 1, 3)), 0, 255).astype(np.float32)
         fill = rng.integers(0, 3, count + 1)  # 0 flat, 1 grained, 2 patterned
         amplitude = rng.uniform(10, 60, count + 1).astype(np.float32)
-        noise, std = _grain(rng, size)[int(rng.integers(3))]
+        draws = _grain_draws(rng, size)
+        noise, std = _grain(draws, size, GRAIN_SCALES[int(rng.integers(3))])
         grain, pattern = noise[..., 0] / std, _pattern(rng, size)
         texture = np.where(fill[ids] == 1, grain, np.where(fill[ids] == 2, pattern, 0))
         layer = colours[ids] + (amplitude[ids] * texture)[..., None]
