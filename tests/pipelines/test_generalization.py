@@ -118,13 +118,13 @@ def test_recipe_and_set_reach_the_training_stage():
     train, data = gpu.trained.config, gpu.trained.inputs["shards"].config
     assert list(train["model"]["enc_channels"]) == [8, 8, 12, 12, 16, 16]  # width 1: the scale's own model
     assert (train["batch_size"], train["epochs"], train["max_minutes"]) == (32, 1, 4.0)  # the scale sets epochs
-    assert (data["count"], data["disp_law"]) == (4, "log")
-    changes = {"data.disp_law": "uniform", "train.lr": 0.002, "width": 0.5}
+    assert (data["count"], data["disp_law"]) == (4, "uniform")
+    changes = {"data.disp_law": "log", "train.lr": 0.002, "width": 0.5}
     (cpu,) = matrix_rows(TINY, HW, {}, "cpu", changes)
     train, data = cpu.trained.config, cpu.trained.inputs["shards"].config
     assert list(train["model"]["enc_channels"]) == [8, 8, 8, 8, 8, 8]  # halved, floored at 8
-    assert (train["batch_size"], train["lr"], data["disp_law"]) == (4, 0.002, "uniform")
-    assert cpu.generator == 'synthetic, cpu recipe data.disp_law="uniform" train.lr=0.002 width=0.5'
+    assert (train["batch_size"], train["lr"], data["disp_law"]) == (4, 0.002, "log")
+    assert cpu.generator == 'synthetic, cpu recipe data.disp_law="log" train.lr=0.002 width=0.5'
     assert cpu.trained.name != matrix_rows(TINY, HW, {})[0].trained.name  # its own stage, not the recipe's
 
 
