@@ -48,6 +48,8 @@ def run_config(
         raise BlurgenError(f"unknown schedule '{schedule}'; use one of {', '.join(SCHEDULES)}")
     if direction not in DIRECTIONS:
         raise BlurgenError(f"unknown loss direction '{direction}'; use one of {', '.join(DIRECTIONS)}")
+    if (epochs is not None and epochs < 1) or batch_size < 1 or (lr is not None and lr <= 0):
+        raise BlurgenError(f"epochs {epochs}, batch size {batch_size}, lr {lr}: each must be positive")
     if scale is not None and not 0 < scale[0] <= scale[1]:
         raise BlurgenError(f"--scale {scale[0]},{scale[1]}: needs 0 < low <= high")
     if crop[0] % 64 or crop[1] % 64:

@@ -25,7 +25,7 @@ from b2f.model import ModelConfig
 from b2f.run_config import run_config
 from blurgen.core.errors import BlurgenError
 from blurgen.core.files import atomic_write_text
-from blurgen.sources.synthetic import SyntheticOptions
+from blurgen.sources.synthetic import SyntheticOptions, check_options
 
 from .scale import Scale
 from .stage import Stage, result, run_stages
@@ -52,29 +52,54 @@ class Recipe:
         return dataclasses.asdict(ModelConfig.from_dict(scale.model).narrowed(self.width))
 
     def changed(self, changes: dict[str, object]) -> "Recipe":
-        """This recipe with ``{"data.KEY" | "train.KEY" | "width": value}`` changes (``--set``); an unknown key
-        is one line naming the keys there are."""
+        """This recipe with ``{"data.KEY" | "train.KEY" | "width": value}`` changes (``--set``), checked before
+        anything runs: an unknown key, a value of another type than the one it replaces, or one that the data
+        or training would refuse is one line."""
         data, train, width = dict(self.data), dict(self.train), self.width
         for key, value in changes.items():
             part, _, name = key.partition(".")
             if key == "width":
+                _check_type(key, value, width)
                 width = float(value)
             elif part == "data" and name in DATA_KEYS:
+                _check_type(key, value, data.get(name, DATA_KEYS[name]))
                 data[name] = value
             elif part == "train" and name in TRAIN_KEYS:
+                _check_type(key, value, train.get(name, TRAIN_KEYS[name]))
                 train[name] = value
             else:
                 raise BlurgenError(
                     f"--set {key}: not a recipe key; use width, data.KEY (KEY one of {', '.join(DATA_KEYS)}) or "
                     f"train.KEY (one of {', '.join(TRAIN_KEYS)})"
                 )
+        if not width > 0 or (train.get("max_minutes") or 1) <= 0:
+            raise BlurgenError("--set: width and train.max_minutes must be positive")
+        check_options(SyntheticOptions(**data))
+        run_config(".", {}, **{k: v for k, v in train.items() if k != "max_minutes"})
         return Recipe(data, train, width)
 
 
-# what --set may change: SyntheticOptions fields (but where the shards go), and b2f.train's options that shape
-# the weights (run_config's, but the shards and init the pipeline gives) plus its time limit
-DATA_KEYS = tuple(f.name for f in dataclasses.fields(SyntheticOptions) if f.name != "frames_out")
-TRAIN_KEYS = (*(k for k in list(inspect.signature(run_config).parameters)[2:] if k != "init"), "max_minutes")
+def _check_type(key: str, value: object, current: object) -> None:
+    """One line unless ``value`` is of the JSON type of ``current`` (an int where a float goes; anything
+    where the default is None)."""
+    if current is None or value is None:
+        return
+    if isinstance(current, bool) or not isinstance(current, (int, float)):
+        ok = isinstance(value, (list, tuple)) if isinstance(current, (list, tuple)) else type(value) is type(current)
+    else:
+        ok = type(value) in ((int, float) if isinstance(current, float) else (int,))
+    if not ok:
+        raise BlurgenError(f"--set {key}={json.dumps(value)}: expected a value like {json.dumps(current)}")
+
+
+# what --set may change, with their defaults: SyntheticOptions fields (but where a frame tree goes), and
+# b2f.train's options that shape the weights (run_config's, but the shards and init the pipeline gives) plus
+# its time limit
+DATA_KEYS = {f.name: f.default for f in dataclasses.fields(SyntheticOptions) if f.name != "frames_out"}
+TRAIN_KEYS = {
+    **{k: p.default for k, p in list(inspect.signature(run_config).parameters.items())[2:] if k != "init"},
+    "max_minutes": None,
+}
 
 
 # The best recipe measured (issue 17's table in the README): B2F-net at half width (about twice the steps in

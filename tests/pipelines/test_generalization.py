@@ -141,6 +141,11 @@ def test_set_through_the_cli_and_its_bad_forms(tmp_path, capsys):
         (["--set", "data.nope=1"], "--set data.nope: not a recipe key; use width, data.KEY (KEY one of count,"),
         (["--set", "train.shards=x"], "--set train.shards: not a recipe key"),
         (["--recipe", "gpu", "--ckpt", "a=b"], "--ckpt scores given models and trains none"),
+        (["--set", "data.count=abc"], '--set data.count="abc": expected a value like 16'),
+        (["--set", "train.epochs=1.5"], "--set train.epochs=1.5: expected a value like 2"),
+        (["--set", "data.disp_law=bogus"], "unknown --disp-law 'bogus'"),
+        (["--set", "train.epochs=0"], "epochs 0, batch size 4, lr 0.001: each must be positive"),
+        (["--set", "width=0"], "width and train.max_minutes must be positive"),
     ):
         code, _, err = invoke(main, capsys, "generalization", "--out", tmp_path / "r", "--scale", "smoke", *args)
         assert code == 2 and message in err.strip().splitlines()[-1]

@@ -77,6 +77,24 @@ class SyntheticOptions:
     disp_law: str | None = None  # how the largest displacement is drawn in its range (None: "uniform"; see .scenes)
 
 
+def check_options(options: SyntheticOptions) -> None:
+    """One line for the first option that cannot be rendered; make_synthetic checks them before writing."""
+    if options.min_disp is not None and options.min_disp > options.max_disp:
+        raise BlurgenError(f"--min-disp {options.min_disp} exceeds --max-disp {options.max_disp}; lower it")
+    if options.frames_layout not in FRAME_LAYOUTS:
+        raise BlurgenError(f"unknown --frames-layout '{options.frames_layout}'; use one of {', '.join(FRAME_LAYOUTS)}")
+    if options.frames_layout != "gopro" and not options.frames_out:
+        raise BlurgenError(f"--frames-layout {options.frames_layout} needs --frames-out DIR for the frame tree")
+    if options.texture_kind not in (None, *TEXTURE_KINDS):
+        raise BlurgenError(f"unknown --texture-kind '{options.texture_kind}'; use one of {', '.join(TEXTURE_KINDS)}")
+    if options.disp_law not in (None, *DISP_LAWS):
+        raise BlurgenError(f"unknown --disp-law '{options.disp_law}'; use one of {', '.join(DISP_LAWS)}")
+    if options.noise is not None and options.noise < 0:
+        raise BlurgenError(f"--noise {options.noise} is negative; give the largest sigma in 8-bit levels")
+    if options.min_frames is not None and options.min_frames < 0:
+        raise BlurgenError(f"--min-frames {options.min_frames} is negative; give 0 or more frames between the ends")
+
+
 def make_synthetic(
     out: str | Path,
     options: SyntheticOptions,
@@ -92,26 +110,13 @@ def make_synthetic(
     ``frames_out`` is written by the workers, so only where they share this host (not with a remote
     ``scheduler``). ``scheduler``, ``part``: see :func:`blurgen.generate.generate`.
     """
-    if options.min_disp is not None and options.min_disp > options.max_disp:
-        raise BlurgenError(f"--min-disp {options.min_disp} exceeds --max-disp {options.max_disp}; lower it")
-    if options.frames_layout not in FRAME_LAYOUTS:
-        raise BlurgenError(f"unknown --frames-layout '{options.frames_layout}'; use one of {', '.join(FRAME_LAYOUTS)}")
-    if options.frames_layout != "gopro" and not options.frames_out:
-        raise BlurgenError(f"--frames-layout {options.frames_layout} needs --frames-out DIR for the frame tree")
+    check_options(options)
     scheduler = resolve_scheduler(scheduler, workers)
     if options.frames_out and not is_local(scheduler):
         raise BlurgenError(
             f"--frames-out with --scheduler {scheduler}: the workers would write the frame tree on their own hosts; "
             "use --scheduler local:N (this host), or make the tree in a run of its own without a remote scheduler"
         )
-    if options.texture_kind not in (None, *TEXTURE_KINDS):
-        raise BlurgenError(f"unknown --texture-kind '{options.texture_kind}'; use one of {', '.join(TEXTURE_KINDS)}")
-    if options.disp_law not in (None, *DISP_LAWS):
-        raise BlurgenError(f"unknown --disp-law '{options.disp_law}'; use one of {', '.join(DISP_LAWS)}")
-    if options.noise is not None and options.noise < 0:
-        raise BlurgenError(f"--noise {options.noise} is negative; give the largest sigma in 8-bit levels")
-    if options.min_frames is not None and options.min_frames < 0:
-        raise BlurgenError(f"--min-frames {options.min_frames} is negative; give 0 or more frames between the ends")
     cached_textures(options.textures)  # a bad --textures folder fails here
     config = asdict(options)
     task_options = {k: v for k, v in config.items() if k not in ("count", "test_count")}
