@@ -146,6 +146,7 @@ def test_set_through_the_cli_and_its_bad_forms(tmp_path, capsys):
         (["--set", "data.disp_law=bogus"], "unknown --disp-law 'bogus'"),
         (["--set", "train.epochs=0"], "epochs 0, batch size 4, lr 0.001: each must be positive"),
         (["--set", "width=0"], "width and train.max_minutes must be positive"),
+        (["--set", "train.max_minutes=0"], "width and train.max_minutes must be positive"),
     ):
         code, _, err = invoke(main, capsys, "generalization", "--out", tmp_path / "r", "--scale", "smoke", *args)
         assert code == 2 and message in err.strip().splitlines()[-1]
