@@ -7,7 +7,7 @@ import click
 from blurgen.core.cli import device_option, next_free, parse_milestones, run
 from blurgen.core.errors import BlurgenError
 
-from .run_config import DIRECTIONS, PRECISIONS, SCHEDULES
+from .run_config import DIRECTIONS, LR_POLICIES, PRECISIONS, SCHEDULES
 
 SETTINGS = {"help_option_names": ["-h", "--help"]}
 shard_dir = click.Path(exists=True, file_okay=False)
@@ -84,6 +84,14 @@ def parse_devices(ctx: click.Context | None, param: click.Parameter | None, valu
     callback=parse_milestones,
     default=None,
     help="Epochs at which the learning rate halves, e.g. 100,150 (overrides the schedule's).",
+)
+@click.option(
+    "--lr-policy",
+    type=click.Choice(LR_POLICIES),
+    default="multistep",
+    show_default=True,
+    help="multistep: lr halved at the milestones (the paper); onecycle: RAFT's per-step schedule, a linear "
+    "warm-up over the first 5% of the steps to --lr, then a linear decay to 0 (milestones unused).",
 )
 @click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True, help="Per device.")
 @click.option(

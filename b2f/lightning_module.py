@@ -45,6 +45,7 @@ class B2FModule(L.LightningModule):
         lr: float = 1e-4,
         milestones: tuple[int, ...] | list[int] = (),
         lr_gamma: float = 0.5,
+        lr_policy: str = "multistep",
         weight_decay: float = 4e-4,
         betas: tuple[float, float] = (0.9, 0.999),
         direction: str = "fwd",
@@ -116,5 +117,15 @@ class B2FModule(L.LightningModule):
         optimizer = torch.optim.Adam(
             self.parameters(), lr=hp.lr, betas=tuple(hp.betas), weight_decay=hp.weight_decay, foreach=True
         )
+        if hp.lr_policy == "onecycle":  # run_config's LR_POLICIES
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer,
+                max_lr=hp.lr,
+                total_steps=int(self.trainer.estimated_stepping_batches),
+                pct_start=0.05,
+                anneal_strategy="linear",
+                cycle_momentum=False,
+            )
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(hp.milestones), gamma=hp.lr_gamma)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

@@ -13,6 +13,9 @@ SCHEDULES = {"scratch": (300, (100, 150, 200, 250)), "finetune": (120, (60, 80, 
 LR = 1e-4
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed")
 DIRECTIONS = ("fwd", "min")  # the loss's target, see B2FModule
+# multistep: the paper's (lr halved at the milestone epochs); onecycle: RAFT's (per step, a linear warm-up over
+# the first 5% to lr, then a linear decay to 0 at the last step; milestones unused)
+LR_POLICIES = ("multistep", "onecycle")
 # options a resumed run may change: they do not alter what is computed (compile: up to float rounding)
 FREE_ON_RESUME = ("epochs", "compile")
 # recorded by train() once the trainer knows them, and checked there (a change needs --new-world-size)
@@ -30,6 +33,7 @@ def run_config(
     epochs: int | None = None,
     lr: float | None = None,
     milestones: list[int] | tuple[int, ...] | None = None,
+    lr_policy: str = "multistep",
     batch_size: int = 4,
     crop: tuple[int, int] = (256, 256),
     random_crop: bool = False,
@@ -48,6 +52,8 @@ def run_config(
         raise BlurgenError(f"unknown schedule '{schedule}'; use one of {', '.join(SCHEDULES)}")
     if direction not in DIRECTIONS:
         raise BlurgenError(f"unknown loss direction '{direction}'; use one of {', '.join(DIRECTIONS)}")
+    if lr_policy not in LR_POLICIES:
+        raise BlurgenError(f"unknown lr policy '{lr_policy}'; use one of {', '.join(LR_POLICIES)}")
     if (epochs is not None and epochs < 1) or batch_size < 1 or (lr is not None and lr <= 0):
         raise BlurgenError(f"epochs {epochs}, batch size {batch_size}, lr {lr}: each must be positive")
     if scale is not None and not 0 < scale[0] <= scale[1]:
@@ -63,7 +69,8 @@ def run_config(
         "schedule": schedule,
         "epochs": epochs or preset_epochs,
         "lr": lr or LR,
-        "milestones": list(preset_milestones if milestones is None else milestones),
+        "milestones": [] if lr_policy == "onecycle" else list(preset_milestones if milestones is None else milestones),
+        "lr_policy": lr_policy,
         "batch_size": batch_size,
         "crop": list(crop),
         "random_crop": random_crop,
@@ -103,8 +110,13 @@ def check_resume(out: Path, config: dict) -> dict:
     except (OSError, ValueError) as e:
         raise BlurgenError(f"{path}: cannot read the run's config ({e}); start a new --out") from None
     # runs recorded before these options existed trained without them
-    later = {"compile": False, "scale": None, "photometric": False}
+    later = {"compile": False, "scale": None, "photometric": False, "lr_policy": "multistep"}
     stored, config = {**later, **stored}, {**later, **config}
+    if stored["lr_policy"] == "onecycle" and stored["epochs"] != config["epochs"]:
+        raise BlurgenError(
+            f"{out}: --epochs {config['epochs']}, not {stored['epochs']}: a onecycle run's schedule spans its "
+            "epochs; resume with the same --epochs or start a new --out"
+        )
     changed = [k for k in stored if k not in FREE_ON_RESUME + RECORDED and stored[k] != config.get(k)]
     if changed:
         differences = list(_differences({k: stored[k] for k in changed}, {k: config.get(k) for k in changed}))

@@ -190,7 +190,13 @@ def train(
         )
     )
     L.seed_everything(config["seed"], workers=True, verbose=False)
-    module = B2FModule(config["model"], lr=config["lr"], milestones=config["milestones"], direction=config["direction"])
+    module = B2FModule(
+        config["model"],
+        lr=config["lr"],
+        milestones=config["milestones"],
+        lr_policy=config["lr_policy"],
+        direction=config["direction"],
+    )
     if config["init"] and not resume:
         _, state_dict = read_weights(config["init"])
         load_into(module.model, state_dict, config["init"])
@@ -238,7 +244,7 @@ def train(
         plugins=[AtomicCheckpointIO()],
         callbacks=[
             *checkpoints,
-            LearningRateMonitor("epoch"),
+            LearningRateMonitor(),  # at each scheduler's interval: epochs (multistep), steps (onecycle)
             LambdaCallback(on_fit_start=record),
             *([_JobTimer(timedelta(minutes=max_minutes), interval="epoch")] if max_minutes else []),
         ],

@@ -147,6 +147,23 @@ def test_kill_then_resume_continues_exactly(make_synthetic, tmp_path):
     assert sorted(losses(run, version=1)) == [2 * done + 1, 2 * done + 3]  # only the 2 missing epochs ran
 
 
+def test_onecycle_lr_follows_rafts_schedule(make_synthetic, tmp_path):
+    shards, run = make_synthetic(8), tmp_path / "run"
+    fit(shards, run, epochs=3, lr=1e-3, batch_size=1, lr_policy="onecycle")  # 8 steps per epoch, 24 in all
+    with open(run / "csv" / "version_0" / "metrics.csv") as f:
+        logged = {int(r["step"]): float(r["lr-Adam"]) for r in csv.DictReader(f) if r["lr-Adam"]}
+    # OneCycleLR's definition (linear): from lr/25 up to lr at step 0.05 * 24 - 1, then down to lr/25/1e4
+    # at the last step, 23
+    peak, total = 1e-3, 24
+    up, low = 0.05 * total - 1, peak / 25 / 1e4
+    expected = {t: peak - (peak - low) * (t - up) / (total - 1 - up) for t in logged}
+    assert len(logged) >= 3 and max(logged) >= 16, logged  # logged per step, not once an epoch
+    assert logged == pytest.approx(expected, rel=1e-6)
+    assert json.loads((run / "config.json").read_text())["milestones"] == []
+    with pytest.raises(BlurgenError, match="onecycle run's schedule spans its epochs"):
+        fit(shards, run, epochs=4, lr=1e-3, batch_size=1, lr_policy="onecycle", resume=True)
+
+
 def test_run_folder_guards(make_synthetic, tmp_path):
     shards = make_synthetic(4)
     with pytest.raises(BlurgenError, match="nothing to resume"):
