@@ -91,7 +91,7 @@ def parse_devices(ctx: click.Context | None, param: click.Parameter | None, valu
     default="multistep",
     show_default=True,
     help="multistep: lr halved at the milestones (the paper); onecycle: RAFT's per-step schedule, a linear "
-    "warm-up over the first 5% of the steps to --lr, then a linear decay to 0 (milestones unused).",
+    "warm-up over the first 5% of the steps to --lr, then a linear decay to lr/250,000 (milestones unused).",
 )
 @click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True, help="Per device.")
 @click.option(

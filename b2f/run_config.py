@@ -14,7 +14,7 @@ LR = 1e-4
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed")
 DIRECTIONS = ("fwd", "min")  # the loss's target, see B2FModule
 # multistep: the paper's (lr halved at the milestone epochs); onecycle: RAFT's (per step, a linear warm-up over
-# the first 5% to lr, then a linear decay to 0 at the last step; milestones unused)
+# the first 5% to lr, then a linear decay to lr/250,000 at the last step; milestones unused)
 LR_POLICIES = ("multistep", "onecycle")
 # options a resumed run may change: they do not alter what is computed (compile: up to float rounding)
 FREE_ON_RESUME = ("epochs", "compile")
