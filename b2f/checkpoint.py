@@ -31,12 +31,31 @@ def read_weights(path: str | os.PathLike) -> tuple[dict, dict]:
             raise BlurgenError(
                 f"{path}: model file version {ckpt.get('version')}, this b2f reads {VERSION}; upgrade b2f"
             )
-        return dict(ckpt["model_config"]), ckpt["state_dict"]
-    config = ckpt.get("hyper_parameters", {}).get("model_config") if isinstance(ckpt, dict) else None
-    if config is None or "state_dict" not in ckpt:
-        raise BlurgenError(f"{path}: checkpoint has no b2f model config; pass a .ckpt from b2f-train or its model.pt")
-    prefix = "model."
-    return dict(config), {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+        config, state_dict = ckpt["model_config"], ckpt["state_dict"]
+    else:
+        config = ckpt.get("hyper_parameters", {}).get("model_config") if isinstance(ckpt, dict) else None
+        if config is None or "state_dict" not in ckpt:
+            raise BlurgenError(
+                f"{path}: checkpoint has no b2f model config; pass a .ckpt from b2f-train or its model.pt"
+            )
+        prefix = "model."
+        state_dict = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    bad = nonfinite(state_dict)
+    if bad:
+        raise BlurgenError(f"{path}: {describe_nonfinite(bad)} (a diverged run); use an earlier checkpoint or retrain")
+    return dict(config), state_dict
+
+
+def nonfinite(state_dict: dict) -> list[str]:
+    """Names of the tensors that hold NaN or inf. The loss does not tell: weights that the training crops
+    never reach (taps over a coarse level's padding) can be NaN while it stays finite."""
+    return [name for name, value in state_dict.items() if value.is_floating_point() and not torch.isfinite(value).all()]
+
+
+def describe_nonfinite(names: list[str]) -> str:
+    """'weights NAME (and N more) hold NaN or inf', for the one-line errors of training and loading."""
+    more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
+    return f"weights {names[0]}{more} hold NaN or inf"
 
 
 def load_into(model: torch.nn.Module, state_dict: dict, path: str | os.PathLike) -> None:

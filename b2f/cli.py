@@ -157,8 +157,8 @@ def parse_devices(ctx: click.Context | None, param: click.Parameter | None, valu
     type=click.Choice(PRECISIONS),
     default="32-true",
     show_default=True,
-    help="Mixed precision runs the convolutions in 16 bits; sampling grids, warping, the cost volume and "
-    "the loss stay in float32.",
+    help="Mixed precision runs the convolutions in 16 bits; the STNs, warping, the cost volume and the loss "
+    "stay in float32.",
 )
 @click.option("--compile", is_flag=True, help="torch.compile the model (checkpoints keep the same key names).")
 @click.option("--workers", type=click.IntRange(0), default=None, help="DataLoader workers [cores, at most 8].")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import LambdaCallback, LearningRateMonitor, ModelCheckpoint, Timer
+from lightning.pytorch.callbacks import Callback, LambdaCallback, LearningRateMonitor, ModelCheckpoint, Timer
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
@@ -32,7 +32,7 @@ from blurgen.core.device import resolve_device
 from blurgen.core.errors import BlurgenError
 from blurgen.core.files import atomic_path, atomic_write_text
 
-from .checkpoint import load_into, read_weights, save_model
+from .checkpoint import describe_nonfinite, load_into, nonfinite, read_weights, save_model
 from .data import EVAL_FIELDS, TRAIN_FIELDS, ShardDataModule, ShardDataset, loader_workers
 from .lightning_module import B2FModule
 from .run_config import check_resume, run_config
@@ -90,6 +90,25 @@ class _JobTimer(Timer):
 
     def load_state_dict(self, state_dict: dict) -> None:
         pass
+
+
+class _FiniteWeights(Callback):
+    """Stops a run whose weights hold NaN or inf at the end of that epoch, before its checkpoint is written
+    (Lightning runs checkpoint callbacks after the others), so last.ckpt keeps the last good epoch."""
+
+    def _check(self, trainer, module):
+        bad = nonfinite(module.model.state_dict())
+        if bad:
+            raise BlurgenError(
+                f"training diverged in epoch {trainer.current_epoch + 1}: {describe_nonfinite(bad)}; "
+                "the checkpoints hold only earlier epochs (try a lower --lr)"
+            )
+
+    def on_validation_start(self, trainer, module):
+        self._check(trainer, module)
+
+    def on_train_epoch_end(self, trainer, module):
+        self._check(trainer, module)
 
 
 def _check_world_size(out, config, world_size, allow_change):
@@ -244,6 +263,7 @@ def train(
         plugins=[AtomicCheckpointIO()],
         callbacks=[
             *checkpoints,
+            _FiniteWeights(),
             LearningRateMonitor(),  # at each scheduler's interval: epochs (multistep), steps (onecycle)
             LambdaCallback(on_fit_start=record),
             *([_JobTimer(timedelta(minutes=max_minutes), interval="epoch")] if max_minutes else []),

@@ -33,15 +33,17 @@ class STN(nn.Module):
             self.theta.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Under mixed precision the transform, grid and sampling stay in float32: a bf16 scale of 1 is
-        only known to 1/128, i.e. 2 px at the edge of a 512-wide map, and bf16 grid coordinates cannot tell
-        neighbouring columns apart past 256 pixels (the same reason blurgen.core.flow.warp builds its grid in
-        float32)."""
-        features = self.features(x)
+        """Under mixed precision the whole STN runs in float32. The transform, grid and sampling: a bf16
+        scale of 1 is only known to 1/128, i.e. 2 px at the edge of a 512-wide map, and bf16 grid coordinates
+        cannot tell neighbouring columns apart past 256 pixels (the same reason blurgen.core.flow.warp builds
+        its grid in float32). The localisation convs: under CPU bf16 autocast, torch gives a stride-2 conv on
+        a 1-pixel map garbage weight gradients where its taps only see padding, and the coarsest level's
+        maps are that small (it turned those weights NaN in a 6,000-step run); they are two small convs."""
         with torch.autocast(x.device.type, enabled=False):
-            theta = self.theta(features.float()).view(-1, 2, 3)
+            source = x.float()
+            theta = self.theta(self.features(source)).view(-1, 2, 3)
             grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-            out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+            out = F.grid_sample(source, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         return out.to(x.dtype)
 
 

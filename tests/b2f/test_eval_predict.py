@@ -149,6 +149,12 @@ def test_bad_inputs_are_one_line_and_write_nothing(trained, tmp_path, capsys):
     save_model(tmp_path / "mismatch.pt", model, other)  # weights of a b2f net labelled as a U-net
     with pytest.raises(BlurgenError, match="weights do not fit"):
         load_model(tmp_path / "mismatch.pt")
+    name = "estimator.context.net.6.weight"
+    with torch.no_grad():
+        model.get_parameter(name)[0, 0, 0, 0] = float("inf")
+    save_model(tmp_path / "diverged.pt", model, TINY)
+    with pytest.raises(BlurgenError, match=rf"weights {name} hold NaN or inf \(a diverged run\)"):
+        load_model(tmp_path / "diverged.pt")
     torch.save({"state_dict": model.state_dict()}, tmp_path / "no_config.ckpt")
     with pytest.raises(BlurgenError, match="no b2f model config"):
         load_model(tmp_path / "no_config.ckpt")

@@ -268,6 +268,29 @@ def test_a_full_disk_while_writing_a_checkpoint_keeps_the_previous_one(make_synt
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
 
 
+def test_weights_gone_nan_stop_the_run_and_keep_the_last_good_epoch(make_synthetic, tmp_path, monkeypatch):
+    """A NaN put into a tap of the coarsest STN that 64² crops never reach (its map is 1×1, the tap sees
+    padding): the loss stays finite, yet the run stops at that epoch's end with the weight's name, its
+    checkpoint unwritten, last.ckpt still the first epoch's, no model.pt."""
+    name = "decode_first.stns.5.features.1.0.weight"
+    real_step = B2FModule.training_step
+
+    def poison(self, batch, batch_idx):
+        if self.current_epoch == 1:
+            with torch.no_grad():
+                self.model.get_parameter(name)[0, 0, 1, 0] = float("nan")
+        return real_step(self, batch, batch_idx)
+
+    monkeypatch.setattr(B2FModule, "training_step", poison)
+    run = tmp_path / "run"
+    with pytest.raises(BlurgenError, match=f"training diverged in epoch 2: weights {name} hold NaN or inf"):
+        fit(make_synthetic(4), run, epochs=2)
+    assert all(np.isfinite(v) for v in losses(run).values())
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["epoch"] == 0 and torch.isfinite(ckpt["state_dict"][f"model.{name}"]).all()
+    assert not (run / "model.pt").exists()
+
+
 def test_world_size_is_recorded_and_a_change_needs_asking(make_synthetic, tmp_path, capsys):
     shards = make_synthetic(4)
     run = tmp_path / "run"

@@ -37,6 +37,24 @@ def test_stn_samples_in_float32_under_bf16_autocast():
     assert err < 1e-3, f"STN under bf16 autocast is {err:.3f} px off the closed form"
 
 
+def test_stn_taps_that_only_see_padding_get_no_gradient_under_bf16_autocast():
+    """A 2×2 map (the coarsest level of a 128² crop) leaves the STN's second stride-2 conv a 1×1 map: only
+    its centre tap meets a pixel, the other eight multiply zero padding, so their gradient is exactly 0.
+    Under CPU bf16 autocast torch returned garbage there (most tries), which turned those weights NaN."""
+    torch.manual_seed(0)
+    stn = STN(96, 32)  # the widths of the half-width net's coarsest level
+    torch.nn.init.normal_(stn.theta.weight, std=0.1)  # let the loss reach the localisation net
+    off_centre = torch.ones(3, 3, dtype=torch.bool)
+    off_centre[1, 1] = False
+    for _ in range(5):
+        stn.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = stn(torch.randn(4, 96, 2, 2))
+        out.square().sum().backward()
+        grad = stn.features[1][0].weight.grad
+        assert (grad[..., off_centre] == 0).all() and (grad[..., 1, 1] != 0).any()
+
+
 def test_warp_samples_in_float32_under_bf16_autocast():
     flow = torch.zeros(1, 2, 4, WIDTH)
     flow[:, 0] = 0.3
