@@ -40,20 +40,19 @@ def read_weights(path: str | os.PathLike) -> tuple[dict, dict]:
             )
         prefix = "model."
         state_dict = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
-    bad = nonfinite(state_dict)
+    bad = nonfinite_weights(state_dict)
     if bad:
-        raise BlurgenError(f"{path}: {describe_nonfinite(bad)} (a diverged run); use an earlier checkpoint or retrain")
+        raise BlurgenError(f"{path}: {bad} (a diverged run); use an earlier checkpoint or retrain")
     return dict(config), state_dict
 
 
-def nonfinite(state_dict: dict) -> list[str]:
-    """Names of the tensors that hold NaN or inf. The loss does not tell: weights that the training crops
-    never reach (taps over a coarse level's padding) can be NaN while it stays finite."""
-    return [name for name, value in state_dict.items() if value.is_floating_point() and not torch.isfinite(value).all()]
-
-
-def describe_nonfinite(names: list[str]) -> str:
-    """'weights NAME (and N more) hold NaN or inf', for the one-line errors of training and loading."""
+def nonfinite_weights(state_dict: dict) -> str | None:
+    """'weights NAME (and N more) hold NaN or inf' for training's and loading's one-line errors, or None.
+    The loss does not tell: weights that the training crops never reach (taps over a coarse level's
+    padding) can be NaN while it stays finite."""
+    names = [k for k, v in state_dict.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if not names:
+        return None
     more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
     return f"weights {names[0]}{more} hold NaN or inf"
 

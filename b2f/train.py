@@ -32,7 +32,7 @@ from blurgen.core.device import resolve_device
 from blurgen.core.errors import BlurgenError
 from blurgen.core.files import atomic_path, atomic_write_text
 
-from .checkpoint import describe_nonfinite, load_into, nonfinite, read_weights, save_model
+from .checkpoint import load_into, nonfinite_weights, read_weights, save_model
 from .data import EVAL_FIELDS, TRAIN_FIELDS, ShardDataModule, ShardDataset, loader_workers
 from .lightning_module import B2FModule
 from .run_config import check_resume, run_config
@@ -97,10 +97,10 @@ class _FiniteWeights(Callback):
     (Lightning runs checkpoint callbacks after the others), so last.ckpt keeps the last good epoch."""
 
     def _check(self, trainer, module):
-        bad = nonfinite(module.model.state_dict())
+        bad = nonfinite_weights(module.model.state_dict())
         if bad:
             raise BlurgenError(
-                f"training diverged in epoch {trainer.current_epoch + 1}: {describe_nonfinite(bad)}; "
+                f"training diverged in epoch {trainer.current_epoch + 1}: {bad}; "
                 "the checkpoints hold only earlier epochs (try a lower --lr)"
             )
 
