@@ -90,6 +90,13 @@ from .options import announce_default_out, generator_options
     help="Fewest frames between an exposure's ends: each sample's count drawn in [N, max(ceil(s), 5)], "
     "from separate copies to a continuous blur  [default: always max(ceil(s), 5)].",
 )
+@click.option(
+    "--texture-zoom",
+    type=click.FloatRange(1),
+    default=None,
+    help="Magnify each scene's background beyond what covers the frame by a factor drawn log-uniformly in "
+    "[1, Z]: fewer, larger and softer structures per frame, as in close-ups and photos  [default: 1].",
+)
 def command(
     out: str,
     workers: int,

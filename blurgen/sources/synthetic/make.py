@@ -51,6 +51,7 @@ class SyntheticTask:
     noise: float = None
     min_frames: int = None
     disp_law: str = None
+    texture_zoom: float = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class SyntheticOptions:
     noise: float | None = None  # largest sensor-noise sigma (8-bit levels); per sample uniform in [0, noise]
     min_frames: int | None = None  # fewest frames between an exposure's ends; per sample uniform in [min_frames, n]
     disp_law: str | None = None  # how the largest displacement is drawn in its range (None: "uniform"; see .scenes)
+    texture_zoom: float | None = None  # largest extra magnification of the background; per scene log-uniform in [1, it]
 
 
 def check_options(options: SyntheticOptions) -> None:
@@ -93,6 +95,8 @@ def check_options(options: SyntheticOptions) -> None:
         raise BlurgenError(f"--noise {options.noise} is negative; give the largest sigma in 8-bit levels")
     if options.min_frames is not None and options.min_frames < 0:
         raise BlurgenError(f"--min-frames {options.min_frames} is negative; give 0 or more frames between the ends")
+    if options.texture_zoom is not None and options.texture_zoom < 1:
+        raise BlurgenError(f"--texture-zoom {options.texture_zoom} is under 1; give the largest magnification")
 
 
 def make_synthetic(
@@ -191,7 +195,16 @@ def render_task(task: SyntheticTask) -> dict | list[dict]:
         times, windows = _windows(task)
         spans = tuple((times[a], times[b]) for a, b in windows)
     scene = scene_for(
-        task.seed, task.index, task.size, textures, task.max_disp, task.min_disp, task.objects, spans, task.disp_law
+        task.seed,
+        task.index,
+        task.size,
+        textures,
+        task.max_disp,
+        task.min_disp,
+        task.objects,
+        spans,
+        task.disp_law,
+        task.texture_zoom,
     )
     if task.frames_out:
         return render_sequence(task, scene, draw_rng)

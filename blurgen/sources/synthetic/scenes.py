@@ -53,14 +53,24 @@ def _random_motion(rng, center, speed, spin, zoom):
     )
 
 
-def _draw(rng, size, textures, reach, max_objects):
-    """A background that covers the frame with a margin of ``reach`` + 2 px, moving about 0.6 ``reach``,
-    and 0..max_objects patches moving about ``reach`` (the scale is set afterwards)."""
+def draw_zoom(rng: np.random.Generator, largest: float | None) -> float:
+    """The background texture's magnification beyond what covers the frame: log-uniform in [1, largest]
+    (1 without ``largest``, and then nothing is drawn, so scenes made before the option stay the same)."""
+    if not largest or largest <= 1:
+        return 1.0
+    return float(np.exp(rng.uniform(0.0, np.log(largest))))
+
+
+def _draw(rng, size, textures, reach, max_objects, texture_zoom=None):
+    """A background that covers the frame with a margin of ``reach`` + 2 px (magnified by
+    :func:`draw_zoom` beyond that), moving about 0.6 ``reach``, and 0..max_objects patches moving about
+    ``reach`` (the scale is set afterwards)."""
     h, w = size
     center = ((w - 1) / 2, (h - 1) / 2)
     margin = reach + 2
     bg = textures[rng.integers(len(textures))]
-    zoom_bg = max((h + 2 * margin) / bg.shape[0], (w + 2 * margin) / bg.shape[1]) * 1.05
+    cover = max((h + 2 * margin) / bg.shape[0], (w + 2 * margin) / bg.shape[1]) * 1.05
+    zoom_bg = cover * draw_zoom(rng, texture_zoom)
     place = np.array(
         [
             [zoom_bg, 0, center[0] - zoom_bg * (bg.shape[1] - 1) / 2],
@@ -111,6 +121,7 @@ def random_scene(
     min_disp: float | None = None,
     spans: tuple = ((0.0, 1.0),),
     law: str | None = None,
+    texture_zoom: float | None = None,
 ) -> Scene:
     """A background under camera motion plus 0..max_objects moving photo patches.
 
@@ -118,13 +129,14 @@ def random_scene(
     is drawn from [min_disp, max_disp] by ``law`` (:func:`draw_displacement`; default min_disp:
     0.05 · max_disp), and all motions are rescaled together to meet it; a scene the rescaling cannot
     bring inside the range (visibility at the end of an exposure changes with the scale) is redrawn, so
-    the range always holds.
+    the range always holds. ``texture_zoom``: the background's largest extra magnification
+    (:func:`draw_zoom`).
     """
     lo = 0.05 * max_disp if min_disp is None else min_disp
     # The background's whole motion is about max_disp over the shortest exposure's share of [0, 1].
     reach = max_disp / min(t1 - t0 for t0, t1 in spans)
     for _ in range(REDRAWS):
-        scene = _draw(rng, size, textures, reach, max_objects)
+        scene = _draw(rng, size, textures, reach, max_objects, texture_zoom)
         target = draw_displacement(rng, lo, max_disp, law)
         for _ in range(RESCALES):
             s = stored_displacement(scene, spans)
@@ -152,6 +164,8 @@ def scene_for(
     objects: int = 4,
     spans: tuple = ((0.0, 1.0),),
     law: str | None = None,
+    texture_zoom: float | None = None,
 ) -> Scene:
     """The scene of sample ``index``: a pure function of (seed, index), whatever the worker."""
-    return random_scene(np.random.default_rng([seed, index]), size, textures, max_disp, objects, min_disp, spans, law)
+    rng = np.random.default_rng([seed, index])
+    return random_scene(rng, size, textures, max_disp, objects, min_disp, spans, law, texture_zoom)

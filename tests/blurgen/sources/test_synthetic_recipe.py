@@ -18,6 +18,7 @@ from blurgen.sources.synthetic import (
     make_synthetic,
     procedural_texture,
     render_exposure,
+    render_frame,
     render_task,
     scene_for,
     stored_displacement,
@@ -131,6 +132,28 @@ def test_log_and_mixed_displacement_laws_follow_their_cdfs():
     assert max(s) <= 12.0 and np.median(s) < 6
 
 
+def _square_width(zoom: float | None, index: int) -> int:
+    """Pixels across the middle row of frame 0 (no motion yet: the texture as placed) that show the
+    40-texel white square centred in a black 400² texture."""
+    texture = np.zeros((400, 400, 3), np.uint8)
+    texture[180:220, 180:220] = 255
+    scene = scene_for(5, index, (128, 128), [texture], 8.0, objects=0, texture_zoom=zoom)
+    return int((render_frame(scene, 0.0)[64, :, 0] > 127.5).sum())
+
+
+def test_texture_zoom_magnifies_the_background_log_uniformly_up_to_its_largest():
+    plain = {_square_width(None, i) for i in range(20)}
+    assert len(plain) == 1  # without the option every scene shows the texture at the scale that covers the frame
+    (base,) = plain
+    widths = np.array([_square_width(4.0, i) for i in range(200)])
+    # 1 px of slack each side for where the square's edges fall on the pixel grid
+    assert base - 1 <= widths.min() and widths.max() <= 4 * base + 1
+    # log-uniform in [1, 4]: half the draws under 2x (the median), a quarter under sqrt(2)x, the rest above
+    assert np.mean(widths < 2 * base) == pytest.approx(0.5, abs=0.1)
+    assert np.mean(widths < np.sqrt(2) * base) == pytest.approx(0.25, abs=0.08)
+    assert widths.max() > 3.4 * base and widths.min() < 1.15 * base
+
+
 def test_procedural_scenes_read_no_photo_and_are_a_pure_function_of_seed_and_index(tmp_path):
     kw = dict(size=(64, 64), max_disp=12.0, objects=2, texture_kind="procedural")
     nowhere = str(tmp_path / "no-such-folder")  # photos from here would fail to load
@@ -148,7 +171,7 @@ def test_a_folder_made_before_the_new_options_resumes_with_their_defaults(tmp_pa
     make_synthetic(tmp_path, options)
     path = tmp_path / "manifest.json"
     manifest = json.loads(path.read_text())
-    for key in ("texture_kind", "noise", "min_frames", "disp_law"):
+    for key in ("texture_kind", "noise", "min_frames", "disp_law", "texture_zoom"):
         del manifest["config"][key]  # as written before these options existed
     path.write_text(json.dumps(manifest))
     before = ShardReader(tmp_path, "train").read(3)["blurred"]
@@ -164,6 +187,7 @@ def test_a_folder_made_before_the_new_options_resumes_with_their_defaults(tmp_pa
         ({"texture_kind": "clouds"}, "--texture-kind"),
         ({"noise": -1.0}, "--noise"),
         ({"min_frames": -2}, "--min-frames"),
+        ({"texture_zoom": 0.5}, "--texture-zoom"),
     ],
 )
 def test_bad_recipe_options_fail_before_anything_is_written(tmp_path, bad, message):
@@ -175,10 +199,12 @@ def test_bad_recipe_options_fail_before_anything_is_written(tmp_path, bad, messa
 def test_blurgen_synthetic_takes_the_recipe_options(tmp_path, capsys):
     out = tmp_path / "o"
     args = ["synthetic", "--out", out, "--count", "3", "--size", "48x48", "--max-disp", "10", "--objects", "0"]
-    code, _, err = blurgen(capsys, *args, "--texture-kind", "procedural", "--noise", "3", "--min-frames", "1")
+    extra = ["--texture-kind", "procedural", "--noise", "3", "--min-frames", "1", "--texture-zoom", "2"]
+    code, _, err = blurgen(capsys, *args, *extra)
     assert code == 0, err
     config = json.loads((out / "manifest.json").read_text())["config"]
-    assert (config["texture_kind"], config["noise"], config["min_frames"]) == ("procedural", 3.0, 1)
+    chosen = (config["texture_kind"], config["noise"], config["min_frames"], config["texture_zoom"])
+    assert chosen == ("procedural", 3.0, 1, 2.0)
     reader = ShardReader(out, "train")
     assert all(0 <= reader.meta(i)["noise"] <= 3.0 for i in range(3))
     code, _, err = blurgen(capsys, "synthetic", "--out", tmp_path / "p", "--texture-kind", "clouds")
