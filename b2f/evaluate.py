@@ -17,24 +17,28 @@ from blurgen.shards import ShardReader, sample_key
 
 from .checkpoint import load_model
 from .data import EVAL_FIELDS, ShardDataset, loader_workers, to_input
-from .metrics import MIN_LENGTH, NAMES, flow_metrics, length_ratio
+from .metrics import MIN_LENGTH, NAMES, flow_metrics, length_ratio, length_slope, median_lengths
 
 
-def _summary(rows):
-    """Mean of each metric over the images that have valid pixels, and the median of their length ratios
-    (a ratio's outliers, an image with little motion, would pull a mean); None when no image has one."""
+def _summary(rows, true_lengths):
+    """Mean of each metric over the images that have valid pixels, the median of their length ratios (a
+    ratio's outliers, an image with little motion, would pull a mean), None when no image has one; and the
+    length slope over the images (``true_lengths``: theirs, in order)."""
     out = {}
     for name, average in {**dict.fromkeys(NAMES, np.nanmean), "length_ratio": np.nanmedian}.items():
         values = np.array([np.nan if r[name] is None else r[name] for r in rows], np.float64)
         out[name] = float(average(values)) if np.isfinite(values).any() else None
+    out["length_slope"] = length_slope(true_lengths, [r["length"] for r in rows])
     return out
 
 
 def _scores(pred, batch):
-    """flow_metrics and the length ratio against the direction min-EPE chose (ties: fwd, as flow_metrics)."""
+    """flow_metrics, the length ratio and the median predicted length (``length``) against the direction
+    min-EPE chose (ties: fwd, as flow_metrics), and the median true length of that direction."""
     m = flow_metrics(pred, batch["flow_fwd"], batch["flow_bwd"], batch["valid"])
     truth = torch.where((m["epe_bwd"] < m["epe_fwd"])[:, None, None, None], batch["flow_bwd"], batch["flow_fwd"])
-    return {**m, "length_ratio": length_ratio(pred, truth, batch["valid"])}
+    true_length, length = median_lengths(pred, truth, batch["valid"])
+    return {**m, "length_ratio": length_ratio(pred, truth, batch["valid"]), "length": length}, true_length
 
 
 class _Truth:
@@ -84,7 +88,9 @@ def evaluate(
     split whose generation did not finish is refused unless ``allow_incomplete``. Metrics of images
     without valid pixels are None (JSON null), and so are means over no image. ``length_ratio``: per
     image the median |pred| / |true| over valid pixels whose true flow is at least ``MIN_LENGTH`` px
-    (against the direction min-EPE chose), summarised by the median over images.
+    (against the direction min-EPE chose), summarised by the median over images; ``length`` and
+    ``true_length``: the image's median |pred| and |true| over the same pixels; ``length_slope``: the
+    least-squares slope of the one on the other over the images (1: the reading grows with the blur).
 
     ``truth``: shards with the exact flow of the same samples (``blurgen synthetic --frames-out``'s),
     scored instead of the shards' own labels; samples are matched as `blurgen audit` matches them.
@@ -103,14 +109,17 @@ def evaluate(
             batch = exact.replace(batch, meta)
         batch = {k: v.to(dev) for k, v in batch.items()}
         pred = model.predict(to_input(batch["image"]))
-        scores = {"model": _scores(pred, batch), "zero_flow": _scores(torch.zeros_like(pred), batch)}
+        scores, true_length = _scores(pred, batch)
+        scores = {"model": scores, "zero_flow": _scores(torch.zeros_like(pred), batch)[0]}
         per_image.append(
             {
                 "index": index,
                 "sequence": meta.get("sequence"),
+                "true_length": _number(true_length[0]),
                 **{who: {k: _number(v[0]) for k, v in m.items()} for who, m in scores.items()},
             }
         )
+    true_lengths = [r["true_length"] for r in per_image]  # of the direction the model's min-EPE chose
     return {
         "checkpoint": str(Path(ckpt).resolve()),
         "shards": str(Path(shards).resolve()),
@@ -119,8 +128,7 @@ def evaluate(
         "model_config": config,
         "images": len(per_image),
         "without_valid_pixels": sum(r["model"]["epe_min"] is None for r in per_image),
-        "model": _summary([r["model"] for r in per_image]),
-        "zero_flow": _summary([r["zero_flow"] for r in per_image]),
+        **{who: _summary([r[who] for r in per_image], true_lengths) for who in ("model", "zero_flow")},
         "per_image": per_image,
     }
 
@@ -155,7 +163,10 @@ def format_table(report: dict) -> str:
     def ratio(value):
         return f"{'n/a':>10}" if value is None else f"{value:10.2f}"
 
-    header = f"{'':10}{'EPE min':>9}{'EPE fwd':>9}{'EPE bwd':>9}{'<1px':>8}{'<3px':>8}{'<5px':>8}{'|pred|/|gt|':>12}"
+    header = (
+        f"{'':10}{'EPE min':>9}{'EPE fwd':>9}{'EPE bwd':>9}{'<1px':>8}{'<3px':>8}{'<5px':>8}{'|pred|/|gt|':>12}"
+        f"{'slope':>7}"
+    )
     against = f", flow of {report['truth']}" if report.get("truth") else ""
     lines = [f"{report['shards']} [{report['split']}]: {report['images']} images{against}", header]
     for label, key in (("model", "model"), ("zero flow", "zero_flow")):
@@ -165,10 +176,12 @@ def format_table(report: dict) -> str:
             + "".join(epe(m[name]) for name in ("epe_min", "epe_fwd", "epe_bwd"))
             + "".join(share(m[f"acc{t}"]) for t in (1, 3, 5))
             + f"{'':2}{ratio(m.get('length_ratio'))}"
+            + ("    n/a" if m.get("length_slope") is None else f"{m['length_slope']:7.2f}")
         )
     lines.append(
         f"|pred|/|gt|: per image the median over valid pixels with |gt| >= {MIN_LENGTH:g} px (the direction EPE min "
-        "scores), median over images"
+        "scores), median over images; slope: the least-squares slope of an image's median |pred| on its median "
+        "|gt| over the images (1: the reading grows with the blur; 0: the same length whatever the blur)"
     )
     empty = report["without_valid_pixels"]
     if empty:

@@ -5,6 +5,9 @@ A blurred image looks the same played backwards, so the paper scores each image 
 prediction matches better; the accuracies are taken against that same direction.
 """
 
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 
 THRESHOLDS = (1, 3, 5)
@@ -40,6 +43,23 @@ def flow_metrics(
     return out
 
 
+def _lengths(pred, truth, valid):
+    """|pred| and |truth| (B×H×W, float64) and the pixels the length measures score: valid ones whose true
+    flow is at least ``MIN_LENGTH`` px."""
+    pred_len = torch.linalg.vector_norm(pred.double(), dim=1)
+    true_len = torch.linalg.vector_norm(truth.double(), dim=1)
+    keep = true_len >= MIN_LENGTH
+    if valid is not None:
+        keep &= valid != 0
+    return pred_len, true_len, keep
+
+
+def _median(values, keep):
+    """Per image, the median of ``values`` where ``keep``, as numpy's (the mean of the two middle values for an
+    even count); NaN where nothing is kept."""
+    return torch.where(keep, values, torch.full_like(values, float("nan"))).flatten(1).nanquantile(0.5, dim=1)
+
+
 def length_ratio(pred: torch.Tensor, truth: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
     """Per image, the median over valid pixels with |truth| >= ``MIN_LENGTH`` of |pred| / |truth|: 1 when
     the predicted blur is as long as the true one, whatever its direction (EPE mixes length and angle, and
@@ -47,11 +67,28 @@ def length_ratio(pred: torch.Tensor, truth: torch.Tensor, valid: torch.Tensor | 
 
     ``pred``, ``truth``: B×2×H×W pixels; ``valid``: B×H×W (nonzero = scored) or None. float64, B values.
     """
-    pred, truth = pred.double(), truth.double()
-    true_len = torch.linalg.vector_norm(truth, dim=1)
-    ratio = torch.linalg.vector_norm(pred, dim=1) / true_len.clamp(min=MIN_LENGTH)
-    keep = true_len >= MIN_LENGTH
-    if valid is not None:
-        keep &= valid != 0
-    # the median as numpy's (the mean of the two middle values for an even count); of nothing, NaN
-    return torch.where(keep, ratio, torch.full_like(ratio, float("nan"))).flatten(1).nanquantile(0.5, dim=1)
+    pred_len, true_len, keep = _lengths(pred, truth, valid)
+    return _median(pred_len / true_len.clamp(min=MIN_LENGTH), keep)
+
+
+def median_lengths(
+    pred: torch.Tensor, truth: torch.Tensor, valid: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image, the median |truth| and the median |pred| over the pixels :func:`length_ratio` scores (NaN
+    without any): what :func:`length_slope` compares across images. Shapes as length_ratio's."""
+    pred_len, true_len, keep = _lengths(pred, truth, valid)
+    return _median(true_len, keep), _median(pred_len, keep)
+
+
+def length_slope(true_lengths: Sequence[float | None], pred_lengths: Sequence[float | None]) -> float | None:
+    """The least-squares slope of the images' predicted length on their true length (:func:`median_lengths`),
+    over the images that have both: 1 for a model whose reading grows with the blur, 0 for one that gives the
+    same length whatever the blur (its training prior), which a length ratio near 1 can hide. None with fewer
+    than two such images or no spread in their true lengths."""
+    pairs = np.array(
+        [(t, p) for t, p in zip(true_lengths, pred_lengths, strict=True) if t is not None and p is not None], float
+    ).reshape(-1, 2)
+    pairs = pairs[np.isfinite(pairs).all(axis=1)]
+    if len(pairs) < 2 or np.ptp(pairs[:, 0]) == 0:
+        return None
+    return float(np.polyfit(pairs[:, 0], pairs[:, 1], 1)[0])

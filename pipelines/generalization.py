@@ -9,8 +9,8 @@ frames averaged, scored against the tree's exact flow, not the labeller's); Gong
 (`blurgen gong` bsd-m and bsd-s, line blur) on scikit-image photos in BSDS500's layout; a synthetic
 SceneFlow-layout tree through `blurgen monkaa` (pairs interpolated with their flow). Rows: the model a
 recipe of :data:`RECIPES` trains, with ``--set`` changes (unless ``--ckpt`` models are given, then those).
-Per cell min-EPE, zero-flow min-EPE, their ratio and the predicted / true length ratio;
-RUN/generalization.md holds the matrix.
+Per cell min-EPE, zero-flow min-EPE, their ratio, the predicted / true length ratio and the slope of the
+predicted length on the true one over the images; RUN/generalization.md holds the matrix.
 """
 
 import dataclasses
@@ -265,9 +265,11 @@ def _cell(summary: dict | None) -> str:
     length = summary["model"]["length_ratio"]
     if model is None or zero is None:
         return "no valid pixel"
+    slope = summary["model"].get("length_slope")  # absent from the records of stages run before it existed
     mark = " ✓" if meets_goal(model, zero, length) else ""
     ratio = f"{model / zero:.2f}×" if zero > 0 else "—"
-    return f"{model:.3f} / {zero:.3f} = {ratio}, len {'n/a' if length is None else f'{length:.2f}'}{mark}"
+    numbers = f"len {'n/a' if length is None else f'{length:.2f}'}, slope {'n/a' if slope is None else f'{slope:.2f}'}"
+    return f"{model:.3f} / {zero:.3f} = {ratio}, {numbers}{mark}"
 
 
 def write_matrix(run: str | Path, rows: list[Model], columns: list[Column], cells: dict, command: str) -> Path:
@@ -282,9 +284,11 @@ def write_matrix(run: str | Path, rows: list[Model], columns: list[Column], cell
         "",
         f"Per cell: model min-EPE / zero-flow min-EPE = their ratio, and `len`: the predicted / true flow length "
         f"(per image the median of |pred| / |true| over valid pixels with |true| ≥ {MIN_LENGTH:g} px, in the "
-        f"direction min-EPE scores; median over images). ✓: the goal, ratio ≤ {GOAL_RATIO} and len in "
-        f"{GOAL_LENGTH[0]}–{GOAL_LENGTH[1]}. own: the test set of the row's own generator (other scenes), the "
-        "diagonal; the goal is for every other cell.",
+        "direction min-EPE scores; median over images), and `slope`: the least-squares slope of an image's median "
+        "|pred| on its median |true| over the images (1: the reading grows with the blur; 0: the same length "
+        "whatever the blur, the training prior, which can give len 1 by chance). ✓: the goal, ratio ≤ "
+        f"{GOAL_RATIO} and len in {GOAL_LENGTH[0]}–{GOAL_LENGTH[1]}. own: the test set of the row's own generator "
+        "(other scenes), the diagonal; the goal is for every other cell.",
         "",
         "| Model (training data) | " + " | ".join(t.name for t in columns) + " |",
         "|---|" + "---|" * len(columns),

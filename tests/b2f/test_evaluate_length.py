@@ -7,7 +7,7 @@ from helpers import tiny_model_config
 
 from b2f.checkpoint import save_model
 from b2f.evaluate import evaluate, format_table
-from b2f.metrics import length_ratio
+from b2f.metrics import length_ratio, length_slope, median_lengths
 from b2f.model import build_model
 from blurgen.core.errors import BlurgenError
 from blurgen.shards import ShardReader, ShardWriter
@@ -49,6 +49,24 @@ def test_length_ratio_of_known_predictions():
     assert torch.isnan(length_ratio(_t(pred), _t(0.1 * truth / np.abs(truth).max()))).all()
 
 
+def test_median_lengths_and_the_slope_of_known_readings():
+    rng = np.random.default_rng(2)
+    direction = rng.normal(0, 1, (3, 12, 10, 2)).astype(np.float32)
+    direction /= np.linalg.norm(direction, axis=-1, keepdims=True)
+    true_len = np.array([2.0, 5.0, 11.0], np.float32)[:, None, None, None]
+    truth = direction * true_len
+    # a reading 1.5x the truth plus 4 px everywhere, in any direction: medians 7, 11.5, 20.5
+    pred = rng.normal(0, 1, truth.shape).astype(np.float32)
+    pred *= (1.5 * true_len + 4) / np.linalg.norm(pred, axis=-1, keepdims=True)
+    t, p = median_lengths(_t(pred), _t(truth))
+    assert t.tolist() == pytest.approx([2, 5, 11], rel=1e-6) and p.tolist() == pytest.approx([7, 11.5, 20.5], rel=1e-6)
+    assert length_slope(t.tolist(), p.tolist()) == pytest.approx(1.5, rel=1e-6)
+    assert length_slope([2, 5, 11], [9, 9, 9]) == pytest.approx(0, abs=1e-9)  # the same reading whatever the blur
+    # images without a length drop out; fewer than two left, or no spread in the truth: no slope
+    assert length_slope([2, None, 11, 4], [3, 7, 21, float("nan")]) == pytest.approx(2.0)
+    assert length_slope([2, None], [3, 4]) is None and length_slope([3, 3], [1, 5]) is None
+
+
 @pytest.fixture(scope="module")
 def constant_model(tmp_path_factory):
     model = build_model(TINY)
@@ -86,7 +104,12 @@ def test_evaluate_reports_the_length_ratio_of_a_known_prediction(constant_model,
                                                       pytest.approx(length * 7 / 8)]  # fmt: skip
     assert report["model"]["length_ratio"] == pytest.approx(1.5)  # median of 2 and 1
     assert report["zero_flow"]["length_ratio"] == 0.0
-    assert "|pred|/|gt|" in format_table(report) and "1.50" in format_table(report).splitlines()[2]
+    # true lengths |C|/2, |C| and none (under 1 px); the model reads |C| in both: a slope of 0
+    assert [r["true_length"] for r in rows[:2]] == [pytest.approx(length / 2), pytest.approx(length)]
+    assert rows[2]["true_length"] is None and [r["model"]["length"] for r in rows[:2]] == [pytest.approx(length)] * 2
+    assert report["model"]["length_slope"] == pytest.approx(0, abs=1e-6) and report["zero_flow"]["length_slope"] == 0
+    table = format_table(report).splitlines()
+    assert "|pred|/|gt|" in table[1] and "slope" in table[1] and table[2].split()[-2:] == ["1.50", "0.00"]
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ TINY = dataclasses.replace(
     },
 )
 HW = Hardware("cpu", 1, 1, progress=False)
-CELL = re.compile(r"^(?:own: )?([\d.]+) / ([\d.]+) = ([\d.]+)×, len ([\d.]+)( ✓)?$")
+CELL = re.compile(r"^(?:own: )?([\d.]+) / ([\d.]+) = ([\d.]+)×, len ([\d.]+), slope (-?[\d.]+)( ✓)?$")
 COLUMNS = ["synthetic", "highspeed", "gong bsd-m", "gong bsd-s", "monkaa"]
 
 
