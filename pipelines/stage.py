@@ -2,7 +2,9 @@
 
 A stage's folder is ``RUN/stages/<label>-<hash>``, the hash over its kind, its full configuration and
 the names of the stages it reads, so a changed option (here or upstream) is a new folder and never
-mixes with an old one. In the folder: ``config.json`` (what it computes), ``out/`` (what it made) and,
+mixes with an old one. Settings that are None do not count: an option added later with a None
+default (the old behaviour) leaves the names of the stages made before it, and their results, in use.
+In the folder: ``config.json`` (what it computes), ``out/`` (what it made) and,
 written atomically last, ``done.json`` (its summary and how long it took). A rerun skips stages with
 ``done.json`` and calls the others again; their actions resume through blurgen's and b2f-train's own
 resume (shards already written, ``last.ckpt``).
@@ -44,8 +46,17 @@ class Stage:
 
     @property
     def name(self) -> str:
-        text = json.dumps(self.identity, sort_keys=True, default=str)
+        text = json.dumps(_set(self.identity), sort_keys=True, default=str)
         return f"{self.label}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
+
+
+def _set(value: object) -> object:
+    """``value`` without the None entries of its dicts, at any depth (list items keep their places)."""
+    if isinstance(value, dict):
+        return {k: _set(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_set(v) for v in value]
+    return value
 
 
 def folder(run: Path, stage: Stage) -> Path:

@@ -27,6 +27,17 @@ def test_a_changed_option_upstream_renames_every_stage_below():
     assert [s.name for s in ordered([b, b])] == [a.name, b.name]
 
 
+def test_an_option_added_with_a_none_default_keeps_the_names_of_stages_made_before_it():
+    old = Stage("shards", "a", {"n": 1, "opts": {"seed": 0, "gamma": None}, "crop": [1, None]}, None)
+    assert Stage("shards", "a", {"n": 1, "opts": {"seed": 0}, "crop": [1, None]}, None).name == old.name
+    assert Stage(
+        "shards", "a", {"n": 1, "new": None, "opts": {"seed": 0, "zoom": None}, "crop": [1, None]}, None
+    ).name == (old.name)
+    # set, the option is a change; a None in a list keeps its place
+    assert Stage("shards", "a", {"n": 1, "new": 0, "opts": {"seed": 0}, "crop": [1, None]}, None).name != old.name
+    assert Stage("shards", "a", {"n": 1, "opts": {"seed": 0}, "crop": [1]}, None).name != old.name
+
+
 def test_finished_stages_are_skipped_and_a_failed_one_has_no_marker(tmp_path):
     calls = []
     a = Stage("shards", "a", {"n": 1}, _writer(calls, "a"))
