@@ -180,8 +180,11 @@ def format_table(report: dict) -> str:
         )
     lines.append(
         f"|pred|/|gt|: per image the median over valid pixels with |gt| >= {MIN_LENGTH:g} px (the direction EPE min "
-        "scores), median over images; slope: the least-squares slope of an image's median |pred| on its median "
-        "|gt| over the images (1: the reading grows with the blur; 0: the same length whatever the blur)"
+        "scores), median over images"
+    )
+    lines.append(
+        "slope: the least-squares slope of an image's median |pred| on its median |gt| over the images (1: the "
+        "reading grows with the blur; 0: the same length whatever the blur)"
     )
     empty = report["without_valid_pixels"]
     if empty:
