@@ -7,7 +7,8 @@ default (the old behaviour) leaves the names of the stages made before it, and t
 In the folder: ``config.json`` (what it computes), ``out/`` (what it made) and,
 written atomically last, ``done.json`` (its summary and how long it took). A rerun skips stages with
 ``done.json`` and calls the others again; their actions resume through blurgen's and b2f-train's own
-resume (shards already written, ``last.ckpt``).
+resume (shards already written, ``last.ckpt``). What only finished stages read is not remade: a
+model's training shards may be deleted once it is trained.
 """
 
 import hashlib
@@ -69,15 +70,18 @@ def result(run: Path, stage: Stage) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def ordered(stages: Iterable[Stage]) -> list[Stage]:
-    """Every stage and what it reads, inputs first, each name once (shared stages run once)."""
+def ordered(stages: Iterable[Stage], finished: Callable[[Stage], bool] | None = None) -> list[Stage]:
+    """Every stage and what it reads, inputs first, each name once (shared stages run once). With
+    ``finished``, the inputs of a finished stage are left out unless an unfinished one reads them: its
+    result stands without them (their folders may have been deleted to free the disk)."""
     seen, order = set(), []
 
     def visit(stage):
         if stage.name in seen:
             return
-        for dep in stage.inputs.values():
-            visit(dep)
+        if finished is None or not finished(stage):
+            for dep in stage.inputs.values():
+                visit(dep)
         seen.add(stage.name)
         order.append(stage)
 
@@ -110,7 +114,7 @@ def run_stages(run: str | Path, stages: Iterable[Stage]) -> list[Stage]:
     """Run every stage not yet done, inputs first; returns the ordered stages. Progress goes to stderr
     (which stage, n of N, the libraries' own bars within it, each stage's time) and RUN/progress.json."""
     run = Path(run)
-    order = ordered(stages)
+    order = ordered(stages, lambda stage: result(run, stage) is not None)
     run.mkdir(parents=True, exist_ok=True)
     for i, stage in enumerate(order, 1):
         head = f"[{i}/{len(order)}] {stage.kind} {stage.name}"

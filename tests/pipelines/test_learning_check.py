@@ -17,7 +17,7 @@ def test_a_rerun_reuses_every_stage_and_prints_the_same_numbers(tmp_path, capsys
     first = _run(tmp_path / "run", capsys)
     second = _run(tmp_path / "run", capsys)
     assert "zero flow" in first.out and "steps 1 in 1 epochs" in first.out
-    assert second.err.count("done before") == 3 and "running" not in second.err
-    assert [line for line in second.out.splitlines() if "minutes" not in line] == [
-        line for line in first.out.splitlines() if "minutes" not in line
-    ]
+    # the evaluation is finished, so nothing it read is even looked at; the minutes are those recorded
+    assert second.err.count("done before") == 1 and "running" not in second.err
+    assert second.out == first.out
+    assert "minutes (as each stage last ran): shards " in first.out and ", train " in first.out

@@ -1,6 +1,7 @@
 """Stages: names follow what they compute, a finished stage is skipped, a failed one leaves no marker."""
 
 import json
+import shutil
 
 import pytest
 
@@ -61,3 +62,20 @@ def test_finished_stages_are_skipped_and_a_failed_one_has_no_marker(tmp_path):
     assert calls == ["a", "boom", "b"]  # a ran once
     assert (tmp_path / "stages" / b.name / "out" / "value.txt").read_text() == "ba"
     assert {r["state"] for r in json.loads((tmp_path / "progress.json").read_text())["stages"]} == {"done"}
+
+
+def test_what_only_finished_stages_read_is_not_remade(tmp_path):
+    calls = []
+    a = Stage("shards", "a", {"n": 1}, _writer(calls, "a"))
+    b = Stage("train", "b", {}, _writer(calls, "b"), {"data": a})
+    run_stages(tmp_path, [b])
+    shutil.rmtree(tmp_path / "stages" / a.name)  # the training shards deleted to free the disk
+    assert [s.name for s in run_stages(tmp_path, [b])] == [b.name]
+    assert calls == ["a", "b"]
+    assert (tmp_path / "stages" / b.name / "out" / "value.txt").read_text() == "ba"
+    # a stage not yet run that reads them has them made again, once
+    c = Stage("eval", "c", {}, _writer(calls, "c"), {"data": a, "model": b})
+    run_stages(tmp_path, [b, c])
+    assert calls == ["a", "b", "a", "c"]
+    assert (tmp_path / "stages" / c.name / "out" / "value.txt").read_text() == "c" + "a" + "ba"
+    assert [s.name for s in ordered([c])] == [a.name, b.name, c.name]  # without ``finished``: everything
