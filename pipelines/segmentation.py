@@ -18,7 +18,7 @@ from blurgen.sources.synthetic import SyntheticOptions
 
 from .report import Table
 from .scale import Scale
-from .stage import Stage, folder, result
+from .stage import Stage, folder, result, summary
 from .steps import Hardware, synthetic_shards, train_stage
 
 REPORT, FIGURE = "segmentation.json", "segmentation.png"
@@ -51,13 +51,14 @@ def _render(run: Path, table: Table) -> list[str]:
     if result(run, stage) is None:
         return ["Not run (the segmentation stage has not finished)."]
     report = json.loads((folder(run, stage) / "out" / REPORT).read_text())
-    trained = result(run, stage.inputs["model"])["summary"]
-    made = result(run, stage.inputs["shards"])["summary"]["samples"]
+    trained, made = summary(run, stage.inputs["model"]), summary(run, stage.inputs["shards"]).get("samples", {})
+    test = made.get("test", "?")  # "?": a record deleted with its stage's folder
+    samples, epochs, steps = (trained.get(k, "?") for k in ("train_samples", "epochs", "steps"))
     lines = format_table({**report, "shards": stage.inputs["shards"].name}).splitlines()  # not ".../out"
     lines.append(
-        f"\n- Test data: {made['test']} synthetic scenes (`{stage.inputs['shards'].name}`); B2F-net trained on "
-        f"{trained['train_samples']} other scenes of the same source × {trained['epochs']} epochs "
-        f"({trained['steps']} steps), from scratch (`{stage.inputs['model'].name}`); `{stage.name}`"
+        f"\n- Test data: {test} synthetic scenes (`{stage.inputs['shards'].name}`); B2F-net trained on "
+        f"{samples} other scenes of the same source × {epochs} epochs "
+        f"({steps} steps), from scratch (`{stage.inputs['model'].name}`); `{stage.name}`"
     )
     if "figure" in report:
         path = (Path("stages") / stage.name / "out" / FIGURE).as_posix()

@@ -70,6 +70,13 @@ def result(run: Path, stage: Stage) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def summary(run: Path, stage: Stage) -> dict:
+    """The stage's summary; {} while it has not finished or once its folder is deleted (a finished
+    stage's inputs may be: see :func:`ordered`)."""
+    done = result(run, stage)
+    return {} if done is None else done["summary"]
+
+
 def ordered(stages: Iterable[Stage], finished: Callable[[Stage], bool] | None = None) -> list[Stage]:
     """Every stage and what it reads, inputs first, each name once (shared stages run once). With
     ``finished``, the inputs of a finished stage are left out unless an unfinished one reads them: its

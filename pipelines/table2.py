@@ -21,7 +21,7 @@ from blurgen.sources.gong import BSDS_IMAGES, GongOptions, gong_images, make_gon
 
 from .report import Table
 from .scale import Scale
-from .stage import Stage, folder, result
+from .stage import Stage, folder, result, summary
 from .steps import Hardware, train_stage
 
 PRESETS = {"bsd-m": "BSD-M", "bsd-s": "BSD-S"}
@@ -118,12 +118,12 @@ def _render(run: Path, table: Table) -> list[str]:
         return ["Not run (a deblurring stage has not finished)."]
     lines = format_table(*reports).splitlines()
     for stage, _ in done:
-        trained = result(run, stage.inputs["model"])["summary"]
-        made = result(run, stage.inputs["shards"])["summary"]["samples"]
+        trained, made = summary(run, stage.inputs["model"]), summary(run, stage.inputs["shards"]).get("samples", {})
+        test, samples, epochs = made.get("test", "?"), trained.get("train_samples", "?"), trained.get("epochs", "?")
         lines.append(
-            f"\n- {PRESETS[stage.config['preset']]}: {made['test']} test images (`{stage.inputs['shards'].name}`); "
-            f"B2F-net trained on this preset's blur of the train images, {trained['train_samples']} samples × "
-            f"{trained['epochs']} epochs, from scratch (`{stage.inputs['model'].name}`); `{stage.name}`\n\n"
+            f"\n- {PRESETS[stage.config['preset']]}: {test} test images (`{stage.inputs['shards'].name}`); "
+            f"B2F-net trained on this preset's blur of the train images, {samples} samples × "
+            f"{epochs} epochs, from scratch (`{stage.inputs['model'].name}`); `{stage.name}`\n\n"
             f"  ![{PRESETS[stage.config['preset']]}](stages/{stage.name}/out/figure.png)"
         )
     return lines

@@ -1,6 +1,7 @@
 """A reduced smoke pipeline end to end: tables.md, a stage killed mid-training and rerun, a changed option."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -200,3 +201,19 @@ def test_segmentation_table_scores_against_the_test_shards_moving_masks(segmente
     assert head in text and f"({100 * moving / sum(m.size for m in masks):.1f}% of pixels move)" in text
     figure = (_stage_out(run, "segment-") / "segmentation.png").relative_to(run).as_posix()
     assert f"]({figure})" in text and (run / figure).is_file()
+
+
+def test_deleting_a_finished_tables_inputs_remakes_nothing_and_the_table_still_prints(segmented, tmp_path):
+    run, first, _, text = segmented
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    for name in first:
+        if not name.startswith("segment-"):  # the model and its shards, as a user freeing the disk would
+            shutil.rmtree(copy / "stages" / name)
+    again = reproduce(["segmentation"], copy, TINY, {}, HW, "b2f-reproduce segmentation").read_text()
+    assert list(_records(copy)) == [n for n in first if n.startswith("segment-")]  # nothing made again
+    table = _section(text, "Downstream: moving-object segmentation")
+    assert _section(again, "Downstream: moving-object segmentation") == table
+    # what the deleted records held is unknown now, and said so
+    assert "- Test data: ? synthetic scenes" in again and "trained on ? other scenes" in again
+    assert "- Test data: ? synthetic scenes" not in text
