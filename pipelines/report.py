@@ -8,7 +8,7 @@ from pathlib import Path
 
 from blurgen.core.files import atomic_write_text
 
-from .stage import Stage, result
+from .stage import Stage, summary
 
 
 @dataclass
@@ -44,13 +44,8 @@ class Table:
         return rows + list(self.extra) + [stage for stage, _ in self.figures.values()]
 
 
-def _summary(run: Path, stage: Stage | None) -> dict | None:
-    done = result(run, stage) if stage is not None else None
-    return None if done is None else done["summary"]
-
-
 def _training(run: Path, row: Row) -> str:
-    done = _summary(run, row.train)
+    done = summary(run, row.train)
     if done is None:
         return "—"
     start = "from scratch" if not row.train.inputs.get("init") else f"fine-tuned from `{row.train.inputs['init'].name}`"
@@ -58,7 +53,7 @@ def _training(run: Path, row: Row) -> str:
 
 
 def _floor(run: Path, row: Row) -> str:
-    done = _summary(run, row.floor)
+    done = summary(run, row.floor)
     if row.floor is None:
         return "exact"
     if done is None:
@@ -74,7 +69,7 @@ def flow_table(run: Path, table: Table) -> list[str]:
     ]
     for row in table.rows:
         paper = "—" if row.paper is None else f"{row.paper:.3f}"
-        done = _summary(run, row.eval)
+        done = summary(run, row.eval)
         if done is None:
             lines.append(f"| {row.name} | {paper} | not run | | | | | {row.note} |")
             continue
@@ -91,7 +86,7 @@ def flow_table(run: Path, table: Table) -> list[str]:
 def _figures(run: Path, table: Table) -> list[str]:
     lines = []
     for name, (stage, exact) in table.figures.items():
-        done = _summary(run, stage)
+        done = summary(run, stage)
         if done is None:
             continue
         path = (Path("stages") / stage.name / "out" / "figure.png").as_posix()

@@ -51,7 +51,8 @@ def _render(run: Path, table: Table) -> list[str]:
     if result(run, stage) is None:
         return ["Not run (the segmentation stage has not finished)."]
     report = json.loads((folder(run, stage) / "out" / REPORT).read_text())
-    trained, made = summary(run, stage.inputs["model"]), summary(run, stage.inputs["shards"]).get("samples", {})
+    trained = summary(run, stage.inputs["model"]) or {}
+    made = (summary(run, stage.inputs["shards"]) or {}).get("samples", {})
     test = made.get("test", "?")  # "?": a record deleted with its stage's folder
     samples, epochs, steps = (trained.get(k, "?") for k in ("train_samples", "epochs", "steps"))
     lines = format_table({**report, "shards": stage.inputs["shards"].name}).splitlines()  # not ".../out"

@@ -70,11 +70,11 @@ def result(run: Path, stage: Stage) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def summary(run: Path, stage: Stage) -> dict:
-    """The stage's summary; {} while it has not finished or once its folder is deleted (a finished
-    stage's inputs may be: see :func:`ordered`)."""
-    done = result(run, stage)
-    return {} if done is None else done["summary"]
+def summary(run: Path, stage: Stage | None) -> dict | None:
+    """The stage's summary; None without a stage, while it has not finished, or once its folder is deleted
+    (a finished stage's inputs may be: see :func:`ordered`)."""
+    done = result(run, stage) if stage is not None else None
+    return None if done is None else done["summary"]
 
 
 def ordered(stages: Iterable[Stage], finished: Callable[[Stage], bool] | None = None) -> list[Stage]:

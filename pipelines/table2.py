@@ -118,7 +118,8 @@ def _render(run: Path, table: Table) -> list[str]:
         return ["Not run (a deblurring stage has not finished)."]
     lines = format_table(*reports).splitlines()
     for stage, _ in done:
-        trained, made = summary(run, stage.inputs["model"]), summary(run, stage.inputs["shards"]).get("samples", {})
+        trained = summary(run, stage.inputs["model"]) or {}
+        made = (summary(run, stage.inputs["shards"]) or {}).get("samples", {})
         test, samples, epochs = made.get("test", "?"), trained.get("train_samples", "?"), trained.get("epochs", "?")
         lines.append(
             f"\n- {PRESETS[stage.config['preset']]}: {test} test images (`{stage.inputs['shards'].name}`); "
