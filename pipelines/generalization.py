@@ -317,7 +317,7 @@ def _training(run: Path, m: Model) -> str:
         return f"checkpoint `{m.trained}`"
     done = result(run, m.trained)
     if done is None:
-        return "not trained yet"
+        return "no training record (not trained yet, or its stage folder deleted)"
     s = done["summary"]
     data = {k: v for k, v in m.trained.inputs["shards"].config.items() if v is not None}
     options = {k: v for k, v in m.trained.config.items() if k != "model"}
