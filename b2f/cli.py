@@ -160,6 +160,13 @@ def parse_devices(ctx: click.Context | None, param: click.Parameter | None, valu
     help="Mixed precision runs the convolutions in 16 bits; the STNs, warping, the cost volume and the loss "
     "stay in float32.",
 )
+@click.option(
+    "--ema",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=None,
+    help="Keep an exponential moving average of the weights with this decay per step (e.g. 0.999): "
+    "validation, checkpoints and model.pt hold it.",
+)
 @click.option("--compile", is_flag=True, help="torch.compile the model (checkpoints keep the same key names).")
 @click.option("--workers", type=click.IntRange(0), default=None, help="DataLoader workers [cores, at most 8].")
 @click.option(

@@ -46,6 +46,7 @@ def run_config(
     limit_batches: int | None = None,
     direction: str = "fwd",
     compile: bool = False,
+    ema: float | None = None,
 ) -> dict:
     """Everything that decides the trained weights, with the schedule preset filled in, as JSON-able dict."""
     if schedule not in SCHEDULES:
@@ -56,6 +57,8 @@ def run_config(
         raise BlurgenError(f"unknown lr policy '{lr_policy}'; use one of {', '.join(LR_POLICIES)}")
     if (epochs is not None and epochs < 1) or batch_size < 1 or (lr is not None and lr <= 0):
         raise BlurgenError(f"epochs {epochs}, batch size {batch_size}, lr {lr}: each must be positive")
+    if ema is not None and not 0 < ema < 1:
+        raise BlurgenError(f"--ema {ema}: the average's decay must lie strictly between 0 and 1 (e.g. 0.999)")
     if scale is not None and not 0 < scale[0] <= scale[1]:
         raise BlurgenError(f"--scale {scale[0]},{scale[1]}: needs 0 < low <= high")
     if crop[0] % 64 or crop[1] % 64:
@@ -83,6 +86,7 @@ def run_config(
         "direction": direction,
         "limit_batches": limit_batches,
         "compile": compile,
+        "ema": ema,
         "model": dict(model_config),
     }
     return json.loads(json.dumps(config))  # as it will read back from config.json (tuples become lists)
@@ -110,7 +114,7 @@ def check_resume(out: Path, config: dict) -> dict:
     except (OSError, ValueError) as e:
         raise BlurgenError(f"{path}: cannot read the run's config ({e}); start a new --out") from None
     # runs recorded before these options existed trained without them
-    later = {"compile": False, "scale": None, "photometric": False, "lr_policy": "multistep"}
+    later = {"compile": False, "scale": None, "photometric": False, "lr_policy": "multistep", "ema": None}
     stored, config = {**later, **stored}, {**later, **config}
     if stored["lr_policy"] == "onecycle" and stored["epochs"] != config["epochs"]:
         raise BlurgenError(

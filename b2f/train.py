@@ -24,7 +24,14 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, LambdaCallback, LearningRateMonitor, ModelCheckpoint, Timer
+from lightning.pytorch.callbacks import (
+    Callback,
+    EMAWeightAveraging,
+    LambdaCallback,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    Timer,
+)
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
@@ -167,7 +174,8 @@ def train(
     ``options`` are those of :func:`run_config`. With ``resume`` the run continues exactly from
     RUN/checkpoints/last.ckpt (the end of the last finished epoch) up to ``epochs``; on another world size
     (devices × nodes) only with ``new_world_size``, since the samples each step sees change. ``max_minutes``
-    stops at the first epoch end past that time (a later --resume continues exactly).
+    stops at the first epoch end past that time (a later --resume continues exactly). With ``ema`` (a
+    decay) the weights kept are an exponential moving average of every step's.
     """
     out = Path(out)
     config = run_config(shards, model_config, **options)
@@ -267,6 +275,9 @@ def train(
             LearningRateMonitor(),  # at each scheduler's interval: epochs (multistep), steps (onecycle)
             LambdaCallback(on_fit_start=record),
             *([_JobTimer(timedelta(minutes=max_minutes), interval="epoch")] if max_minutes else []),
+            # validation, the checkpoints' state_dict and model.pt hold the average; last.ckpt also the
+            # current weights, so --resume continues both
+            *([EMAWeightAveraging(decay=config["ema"])] if config["ema"] else []),
         ],
         logger=[CSVLogger(out, name="csv"), TensorBoardLogger(out, name="tb", default_hp_metric=False)],
     )

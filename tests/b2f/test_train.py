@@ -21,6 +21,7 @@ import b2f.train as b2f_train
 from b2f import cli
 from b2f.data import EVAL_FIELDS, ShardDataset
 from b2f.lightning_module import B2FModule
+from b2f.checkpoint import read_weights
 from b2f.model import ModelConfig, build_model
 from b2f.train import train
 from blurgen.core.errors import BlurgenError
@@ -162,6 +163,26 @@ def test_onecycle_lr_follows_rafts_schedule(make_synthetic, tmp_path):
     assert json.loads((run / "config.json").read_text())["milestones"] == []
     with pytest.raises(BlurgenError, match="onecycle run's schedule spans its epochs"):
         fit(shards, run, epochs=4, lr=1e-3, batch_size=1, lr_policy="onecycle", resume=True)
+
+
+def test_ema_keeps_the_moving_average_of_every_steps_weights(make_synthetic, tmp_path):
+    """4 samples in batches of 4: one step per epoch, so an unaveraged run of k epochs ends at the weights
+    after step k (same seed, same steps). With decay 0.5 the kept weights are, by the EMA's definition
+    (avg = w1, then avg = d·avg + (1 - d)·w), 0.25·w1 + 0.25·w2 + 0.5·w3; a resumed run keeps the average."""
+    shards = make_synthetic(4)
+    common = dict(batch_size=4, lr=1e-2)
+    w = [fit(shards, tmp_path / f"plain{k}", epochs=k, **common).model.state_dict() for k in (1, 2, 3)]
+    averaged = fit(shards, tmp_path / "ema", epochs=3, ema=0.5, **common).model.state_dict()
+    fit(shards, tmp_path / "resumed", epochs=2, ema=0.5, **common)
+    resumed = fit(shards, tmp_path / "resumed", epochs=3, ema=0.5, resume=True, **common).model.state_dict()
+    saved = read_weights(tmp_path / "ema" / "model.pt")[1]
+    for k in w[0]:
+        expected = 0.25 * w[0][k] + 0.25 * w[1][k] + 0.5 * w[2][k]
+        assert (w[2][k] - w[0][k]).abs().max() > 1e-4 or k.endswith("num_batches_tracked")  # the weights moved
+        for got in (averaged[k], saved[k], resumed[k]):
+            torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+    with pytest.raises(BlurgenError, match="strictly between 0 and 1"):
+        fit(shards, tmp_path / "bad", epochs=1, ema=1.0)
 
 
 def test_run_folder_guards(make_synthetic, tmp_path):
