@@ -19,9 +19,9 @@ from torch.utils.data import default_collate
 
 import b2f.train as b2f_train
 from b2f import cli
+from b2f.checkpoint import read_weights
 from b2f.data import EVAL_FIELDS, ShardDataset
 from b2f.lightning_module import B2FModule
-from b2f.checkpoint import read_weights
 from b2f.model import ModelConfig, build_model
 from b2f.train import train
 from blurgen.core.errors import BlurgenError
