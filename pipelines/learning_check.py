@@ -21,7 +21,7 @@ from b2f.model import ModelConfig
 from blurgen.core.cli import parse_milestones
 from blurgen.sources.synthetic import SyntheticOptions
 
-from .stage import folder, ordered, result, run_stages, summary
+from .stage import folder, ordered, recorded, result, run_stages
 from .steps import Hardware, eval_stage, synthetic_shards, train_stage
 
 # Blur long enough to see at 128×128 (a scene's largest displacement in [8, 32] px), and 64×64 crops: ~2× the steps.
@@ -113,7 +113,7 @@ def main(
     evaluated = eval_stage("eval", trained, shards, hw)
     run_stages(out, [evaluated])
     report = json.loads((folder(out, evaluated) / "out" / "eval.json").read_text())
-    steps = (summary(out, trained) or {}).get("steps", "?")  # "?": the training stage's folder deleted
+    (steps,) = recorded(out, trained, "steps")
     minutes = {s.kind: done["seconds"] / 60 for s in ordered([evaluated]) if (done := result(out, s))}
     model, zero = report["model"]["epe_min"], report["zero_flow"]["epe_min"]
     click.echo(format_table(report))

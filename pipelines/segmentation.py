@@ -18,7 +18,7 @@ from blurgen.sources.synthetic import SyntheticOptions
 
 from .report import Table
 from .scale import Scale
-from .stage import Stage, folder, result, summary
+from .stage import Stage, folder, recorded, result
 from .steps import Hardware, synthetic_shards, train_stage
 
 REPORT, FIGURE = "segmentation.json", "segmentation.png"
@@ -51,10 +51,8 @@ def _render(run: Path, table: Table) -> list[str]:
     if result(run, stage) is None:
         return ["Not run (the segmentation stage has not finished)."]
     report = json.loads((folder(run, stage) / "out" / REPORT).read_text())
-    trained = summary(run, stage.inputs["model"]) or {}
-    made = (summary(run, stage.inputs["shards"]) or {}).get("samples", {})
-    test = made.get("test", "?")  # "?": a record deleted with its stage's folder
-    samples, epochs, steps = (trained.get(k, "?") for k in ("train_samples", "epochs", "steps"))
+    (test,) = recorded(run, stage.inputs["shards"], "samples.test")
+    samples, epochs, steps = recorded(run, stage.inputs["model"], "train_samples", "epochs", "steps")
     lines = format_table({**report, "shards": stage.inputs["shards"].name}).splitlines()  # not ".../out"
     lines.append(
         f"\n- Test data: {test} synthetic scenes (`{stage.inputs['shards'].name}`); B2F-net trained on "

@@ -77,6 +77,18 @@ def summary(run: Path, stage: Stage | None) -> dict | None:
     return None if done is None else done["summary"]
 
 
+def recorded(run: Path, stage: Stage, *fields: str) -> list:
+    """The values of a finished stage's summary that dotted ``fields`` name ("samples.test"), each "?" where
+    the record or the field is missing: a table's line still prints once its inputs' folders are deleted."""
+    done, values = summary(run, stage), []
+    for path in fields:
+        value = done
+        for key in path.split("."):
+            value = value.get(key, "?") if isinstance(value, dict) else "?"
+        values.append(value)
+    return values
+
+
 def ordered(stages: Iterable[Stage], finished: Callable[[Stage], bool] | None = None) -> list[Stage]:
     """Every stage and what it reads, inputs first, each name once (shared stages run once). With
     ``finished``, the inputs of a finished stage are left out unless an unfinished one reads them: its

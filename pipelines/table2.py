@@ -21,7 +21,7 @@ from blurgen.sources.gong import BSDS_IMAGES, GongOptions, gong_images, make_gon
 
 from .report import Table
 from .scale import Scale
-from .stage import Stage, folder, result, summary
+from .stage import Stage, folder, recorded, result
 from .steps import Hardware, train_stage
 
 PRESETS = {"bsd-m": "BSD-M", "bsd-s": "BSD-S"}
@@ -118,9 +118,8 @@ def _render(run: Path, table: Table) -> list[str]:
         return ["Not run (a deblurring stage has not finished)."]
     lines = format_table(*reports).splitlines()
     for stage, _ in done:
-        trained = summary(run, stage.inputs["model"]) or {}
-        made = (summary(run, stage.inputs["shards"]) or {}).get("samples", {})
-        test, samples, epochs = made.get("test", "?"), trained.get("train_samples", "?"), trained.get("epochs", "?")
+        (test,) = recorded(run, stage.inputs["shards"], "samples.test")
+        samples, epochs = recorded(run, stage.inputs["model"], "train_samples", "epochs")
         lines.append(
             f"\n- {PRESETS[stage.config['preset']]}: {test} test images (`{stage.inputs['shards'].name}`); "
             f"B2F-net trained on this preset's blur of the train images, {samples} samples × "
