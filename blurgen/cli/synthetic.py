@@ -97,6 +97,13 @@ from .options import announce_default_out, generator_options
     help="Magnify each scene's background beyond what covers the frame by a factor drawn log-uniformly in "
     "[1, Z]: fewer, larger and softer structures per frame, as in close-ups and photos  [default: 1].",
 )
+@click.option(
+    "--flat",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Share of drawn textures (--texture-kind procedural or leaves) without grain: flat areas, as sky "
+    "and walls in photos, where blur shows only at edges  [default: none].",
+)
 def command(
     out: str,
     workers: int,

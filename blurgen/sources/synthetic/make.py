@@ -52,6 +52,7 @@ class SyntheticTask:
     min_frames: int = None
     disp_law: str = None
     texture_zoom: float = None
+    flat: float = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class SyntheticOptions:
     min_frames: int | None = None  # fewest frames between an exposure's ends; per sample uniform in [min_frames, n]
     disp_law: str | None = None  # how the largest displacement is drawn in its range (None: "uniform"; see .scenes)
     texture_zoom: float | None = None  # largest extra magnification of the background; per scene log-uniform in [1, it]
+    flat: float | None = None  # share of drawn textures without grain (procedural, leaves; .textures)
 
 
 def check_options(options: SyntheticOptions) -> None:
@@ -97,6 +99,8 @@ def check_options(options: SyntheticOptions) -> None:
         raise BlurgenError(f"--min-frames {options.min_frames} is negative; give 0 or more frames between the ends")
     if options.texture_zoom is not None and options.texture_zoom < 1:
         raise BlurgenError(f"--texture-zoom {options.texture_zoom} is under 1; give the largest magnification")
+    if options.flat is not None and not 0 <= options.flat <= 1:
+        raise BlurgenError(f"--flat {options.flat} is not a share; give one in 0..1")
 
 
 def make_synthetic(
@@ -189,7 +193,7 @@ def render_task(task: SyntheticTask) -> dict | list[dict]:
     count drawn uniformly in [min_frames, n]). ``meta["noise"]``: the sample's noise sigma, if any.
     """
     texture_rng, draw_rng = _rngs(task)
-    textures = scene_textures(task.texture_kind, task.textures, texture_rng, task.objects + 1)
+    textures = scene_textures(task.texture_kind, task.textures, texture_rng, task.objects + 1, task.flat)
     spans = ((0.0, 1.0),)  # one exposure over the whole motion, or each window's
     if task.frames_out:
         times, windows = _windows(task)

@@ -49,16 +49,18 @@ def cached_textures(folder: str | None = None) -> list[np.ndarray]:
     return _TEXTURES[folder]
 
 
-def scene_textures(kind: str | None, folder: str | None, rng: np.random.Generator, count: int) -> list[np.ndarray]:
+def scene_textures(
+    kind: str | None, folder: str | None, rng: np.random.Generator, count: int, flat: float | None = None
+) -> list[np.ndarray]:
     """The textures a scene draws from: the photos (kind None or "photos"; see :func:`load_textures`), or
-    ``count`` fresh ones from ``rng`` (:func:`procedural_texture`, :func:`leaves_texture`)."""
+    ``count`` fresh ones from ``rng`` (:func:`procedural_texture`, :func:`leaves_texture`), each without
+    grain at odds ``flat`` (no draw without it, so scenes made before the option stay the same)."""
     if kind in (None, "photos"):
         return cached_textures(folder)
-    if kind == "procedural":
-        return [procedural_texture(rng) for _ in range(count)]
-    if kind == "leaves":
-        return [leaves_texture(rng) for _ in range(count)]
-    raise BlurgenError(f"unknown texture kind '{kind}'; use one of {', '.join(TEXTURE_KINDS)}")
+    draw = {"procedural": procedural_texture, "leaves": leaves_texture}.get(kind)
+    if draw is None:
+        raise BlurgenError(f"unknown texture kind '{kind}'; use one of {', '.join(TEXTURE_KINDS)}")
+    return [draw(rng, grain=not (flat and rng.random() < flat)) for _ in range(count)]
 
 
 def _colour_field(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -81,18 +83,20 @@ def _grain(draws: np.ndarray, size: int, sigma: float) -> tuple[np.ndarray, floa
     return noise, max(float(noise.std()), 1e-6)
 
 
-def _add_grain(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
-    """``image`` plus grain of random strength (0..15 levels at each scale), as uint8."""
-    draws = _grain_draws(rng, image.shape[0])
-    for sigma in GRAIN_SCALES:
-        noise, std = _grain(draws, image.shape[0], sigma)
-        image += float(rng.uniform(0, 15)) * noise / std
+def _finish(rng: np.random.Generator, image: np.ndarray, grain: bool) -> np.ndarray:
+    """``image`` as uint8, with grain of random strength (0..15 levels at each scale) unless ``grain`` is False."""
+    if grain:
+        draws = _grain_draws(rng, image.shape[0])
+        for sigma in GRAIN_SCALES:
+            noise, std = _grain(draws, image.shape[0], sigma)
+            image += float(rng.uniform(0, 15)) * noise / std
     return np.clip(image + 0.5, 0, 255).astype(np.uint8)
 
 
-def procedural_texture(rng: np.random.Generator, size: int = PROCEDURAL_SIZE) -> np.ndarray:
+def procedural_texture(rng: np.random.Generator, size: int = PROCEDURAL_SIZE, grain: bool = True) -> np.ndarray:
     """A random uint8 RGB texture, a pure function of ``rng``: a smooth colour field under 20..80 filled
-    shapes and lines, softened at random, plus mostly-luminance noise at three scales.
+    shapes and lines, softened at random, plus mostly-luminance noise at three scales (``grain``; without
+    it the shapes are flat, as sky, walls and backgrounds in photos are, where blur shows only at edges).
 
     Training on these instead of photos keeps every photo out of the training data (the test sets blur
     scikit-image's photos), and every scene gets textures it has never seen.
@@ -114,7 +118,7 @@ def procedural_texture(rng: np.random.Generator, size: int = PROCEDURAL_SIZE) ->
             cv2.line(image, (x, y), end, colour, int(rng.integers(1, 6)))
     if rng.random() < 0.5:
         image = cv2.GaussianBlur(image, (0, 0), sigmaX=float(rng.uniform(0.5, 1.5)))
-    return _add_grain(rng, image)
+    return _finish(rng, image, grain)
 
 
 def _leaf_radius(rng: np.random.Generator, lo: float, hi: float) -> float:
@@ -148,12 +152,12 @@ def _pattern(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.sign(field) if rng.random() < 0.5 else field  # hard or soft edges
 
 
-def leaves_texture(rng: np.random.Generator, size: int = PROCEDURAL_SIZE) -> np.ndarray:
+def leaves_texture(rng: np.random.Generator, size: int = PROCEDURAL_SIZE, grain: bool = True) -> np.ndarray:
     """A random uint8 RGB texture, a pure function of ``rng``, with what photos have and
     :func:`procedural_texture` lacks: dead leaves (occluding shapes of power-law sizes, so the picture is
     scale-invariant as natural images are) in 2..4 depth layers (the back one all but covering the frame),
     each defocused by its own blur (σ up to 5 px, none for 40 % of them); shapes flat, grained or patterned
-    (stripes, grids); a smooth sky-like gradient behind; grain on top.
+    (stripes, grids); a smooth sky-like gradient behind; grain on top (``grain``).
 
     A model trained on :func:`procedural_texture` scenes reads soft edges, smooth areas and repeated patterns
     of sharp photos as motion (README, "Cross-generator generalization"): here they occur without motion.
@@ -175,8 +179,8 @@ def leaves_texture(rng: np.random.Generator, size: int = PROCEDURAL_SIZE) -> np.
         amplitude = rng.uniform(10, 60, count + 1).astype(np.float32)
         draws = _grain_draws(rng, size)
         noise, std = _grain(draws, size, GRAIN_SCALES[int(rng.integers(3))])
-        grain, pattern = noise[..., 0] / std, _pattern(rng, size)
-        texture = np.where(fill[ids] == 1, grain, np.where(fill[ids] == 2, pattern, 0))
+        speckle, pattern = noise[..., 0] / std, _pattern(rng, size)
+        texture = np.where(fill[ids] == 1, speckle, np.where(fill[ids] == 2, pattern, 0))
         layer = colours[ids] + (amplitude[ids] * texture)[..., None]
         alpha = (ids > 0).astype(np.float32)
         sigma = 0.0 if rng.random() < 0.4 else float(rng.uniform(0.5, 5.0))
@@ -185,4 +189,4 @@ def leaves_texture(rng: np.random.Generator, size: int = PROCEDURAL_SIZE) -> np.
             premultiplied = cv2.GaussianBlur(premultiplied, (0, 0), sigmaX=sigma)
             alpha = cv2.GaussianBlur(alpha, (0, 0), sigmaX=sigma)
         image = image * (1 - alpha[..., None]) + premultiplied
-    return _add_grain(rng, image)
+    return _finish(rng, image, grain)

@@ -3,6 +3,7 @@ displacements down to 0, and folders made before the options existed."""
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 from helpers import blurgen
@@ -21,6 +22,7 @@ from blurgen.sources.synthetic import (
     render_frame,
     render_task,
     scene_for,
+    scene_textures,
     stored_displacement,
 )
 from blurgen.sources.synthetic.scenes import draw_displacement
@@ -92,6 +94,31 @@ def test_procedural_textures_are_a_pure_function_of_the_generator():
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     # texture at fine scale: neighbouring pixels differ somewhere by several levels
     assert np.abs(np.diff(a.astype(int), axis=1)).mean() > 2
+
+
+def _flat_share(texture: np.ndarray) -> float:
+    """The share of pixels where the grey image's Laplacian is within 1 level of 0: those of flat areas."""
+    grey = cv2.cvtColor(texture, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return float((np.abs(cv2.Laplacian(grey, cv2.CV_32F)) <= 1).mean())
+
+
+def test_flat_textures_come_without_grain_at_the_odds_asked():
+    """Grain puts a second difference of several levels almost everywhere; without it the filled shapes and the
+    smooth colour field are flat, the Laplacian zero but at edges (leaves keep their speckled and patterned
+    shapes, so only their mean moves)."""
+    shares = {
+        (draw, grain): [_flat_share(draw(np.random.default_rng(i), grain=grain)) for i in range(20)]
+        for draw in (procedural_texture, leaves_texture)
+        for grain in (True, False)
+    }
+    assert max(shares[procedural_texture, True]) < 0.5 < min(shares[procedural_texture, False])
+    assert np.mean(shares[leaves_texture, True]) < 0.2 and np.mean(shares[leaves_texture, False]) > 0.3
+    textures = scene_textures("procedural", None, np.random.default_rng(0), 200, flat=0.5)
+    assert 65 <= sum(_flat_share(t) > 0.5 for t in textures) <= 135  # Binomial(200, 0.5): mean 100, σ 7.1
+    for flat in (None, 0.0):  # no draw: the textures of scenes made before the option
+        again = scene_textures("procedural", None, np.random.default_rng(0), 3, flat=flat)
+        rng = np.random.default_rng(0)
+        assert all(np.array_equal(a, procedural_texture(rng)) for a in again)
 
 
 def test_leaves_textures_are_a_pure_function_of_the_generator():
@@ -171,7 +198,7 @@ def test_a_folder_made_before_the_new_options_resumes_with_their_defaults(tmp_pa
     make_synthetic(tmp_path, options)
     path = tmp_path / "manifest.json"
     manifest = json.loads(path.read_text())
-    for key in ("texture_kind", "noise", "min_frames", "disp_law", "texture_zoom"):
+    for key in ("texture_kind", "noise", "min_frames", "disp_law", "texture_zoom", "flat"):
         del manifest["config"][key]  # as written before these options existed
     path.write_text(json.dumps(manifest))
     before = ShardReader(tmp_path, "train").read(3)["blurred"]
@@ -188,6 +215,7 @@ def test_a_folder_made_before_the_new_options_resumes_with_their_defaults(tmp_pa
         ({"noise": -1.0}, "--noise"),
         ({"min_frames": -2}, "--min-frames"),
         ({"texture_zoom": 0.5}, "--texture-zoom"),
+        ({"flat": 1.5}, "--flat"),
     ],
 )
 def test_bad_recipe_options_fail_before_anything_is_written(tmp_path, bad, message):
@@ -200,11 +228,12 @@ def test_blurgen_synthetic_takes_the_recipe_options(tmp_path, capsys):
     out = tmp_path / "o"
     args = ["synthetic", "--out", out, "--count", "3", "--size", "48x48", "--max-disp", "10", "--objects", "0"]
     extra = ["--texture-kind", "procedural", "--noise", "3", "--min-frames", "1", "--texture-zoom", "2"]
+    extra += ["--flat", "0.5"]
     code, _, err = blurgen(capsys, *args, *extra)
     assert code == 0, err
     config = json.loads((out / "manifest.json").read_text())["config"]
-    chosen = (config["texture_kind"], config["noise"], config["min_frames"], config["texture_zoom"])
-    assert chosen == ("procedural", 3.0, 1, 2.0)
+    chosen = (config["texture_kind"], config["noise"], config["min_frames"], config["texture_zoom"], config["flat"])
+    assert chosen == ("procedural", 3.0, 1, 2.0, 0.5)
     reader = ShardReader(out, "train")
     assert all(0 <= reader.meta(i)["noise"] <= 3.0 for i in range(3))
     code, _, err = blurgen(capsys, "synthetic", "--out", tmp_path / "p", "--texture-kind", "clouds")
