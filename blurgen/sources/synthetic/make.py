@@ -101,6 +101,8 @@ def check_options(options: SyntheticOptions) -> None:
         raise BlurgenError(f"--texture-zoom {options.texture_zoom} is under 1; give the largest magnification")
     if options.flat is not None and not 0 <= options.flat <= 1:
         raise BlurgenError(f"--flat {options.flat} is not a share; give one in 0..1")
+    if options.flat and options.texture_kind not in ("procedural", "leaves"):
+        raise BlurgenError("--flat takes the grain off drawn textures; add --texture-kind procedural or leaves")
 
 
 def make_synthetic(

@@ -215,7 +215,8 @@ def test_a_folder_made_before_the_new_options_resumes_with_their_defaults(tmp_pa
         ({"noise": -1.0}, "--noise"),
         ({"min_frames": -2}, "--min-frames"),
         ({"texture_zoom": 0.5}, "--texture-zoom"),
-        ({"flat": 1.5}, "--flat"),
+        ({"flat": 1.5, "texture_kind": "procedural"}, "--flat"),
+        ({"flat": 0.5}, "--flat"),  # photos have no grain to take off
     ],
 )
 def test_bad_recipe_options_fail_before_anything_is_written(tmp_path, bad, message):
