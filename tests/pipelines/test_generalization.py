@@ -131,6 +131,13 @@ def test_recipe_and_set_reach_the_training_stage():
     assert cpu.trained.name != matrix_rows(TINY, HW, {})[0].trained.name  # its own stage, not the recipe's
 
 
+def test_set_size_as_json_renders_scenes_of_that_size(tmp_path):
+    (row,) = matrix_rows(TINY, HW, {}, "cpu", {"data.size": [48, 80], "data.count": 2})  # --set data.size=[48,80]
+    row.trained.inputs["shards"].action(tmp_path, {})
+    reader = ShardReader(tmp_path, "train")
+    assert len(reader) == 2 and {reader.size(i) for i in range(2)} == {(48, 80)}
+
+
 def test_set_through_the_cli_and_its_bad_forms(tmp_path, capsys):
     code, out, err = invoke(
         main, capsys, "generalization", "--out", tmp_path / "r", "--scale", "smoke", "--device", "cpu",
