@@ -62,9 +62,8 @@ class Recipe:
                 _check_type(key, value, width)
                 width = float(value)
             elif part == "data" and name in DATA_KEYS:
-                current = data.get(name, DATA_KEYS[name])
-                _check_type(key, value, current)
-                data[name] = tuple(value) if isinstance(current, tuple) else value  # JSON has lists; size is a tuple
+                _check_type(key, value, data.get(name, DATA_KEYS[name]))
+                data[name] = value
             elif part == "train" and name in TRAIN_KEYS:
                 _check_type(key, value, train.get(name, TRAIN_KEYS[name]))
                 train[name] = value

@@ -154,6 +154,8 @@ def test_set_through_the_cli_and_its_bad_forms(tmp_path, capsys):
         (["--set", "data.count=abc"], '--set data.count="abc": expected a value like 16'),
         (["--set", "train.epochs=1.5"], "--set train.epochs=1.5: expected a value like 2"),
         (["--set", "data.disp_law=bogus"], "unknown --disp-law 'bogus'"),
+        (["--set", "data.size=[48]"], "--size [48] is not two integers H, W of at least 8"),
+        (["--set", "data.size=[48.5,64]"], "--size [48.5, 64] is not two integers H, W of at least 8"),
         (["--set", "train.epochs=0"], "epochs 0, batch size 4, lr 0.001: each must be positive"),
         (["--set", "width=0"], "width and train.max_minutes must be positive"),
         (["--set", "train.max_minutes=0"], "width and train.max_minutes must be positive"),

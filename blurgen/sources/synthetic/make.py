@@ -80,9 +80,14 @@ class SyntheticOptions:
     texture_zoom: float | None = None  # largest extra magnification of the background; per scene log-uniform in [1, it]
     flat: float | None = None  # share of drawn textures without grain (procedural, leaves; .textures)
 
+    def __post_init__(self):
+        object.__setattr__(self, "size", tuple(self.size))  # JSON turns it into a list (a manifest, --set data.size)
+
 
 def check_options(options: SyntheticOptions) -> None:
     """One line for the first option that cannot be rendered; make_synthetic checks them before writing."""
+    if len(options.size) != 2 or not all(isinstance(v, int) and v >= 8 for v in options.size):
+        raise BlurgenError(f"--size {list(options.size)} is not two integers H, W of at least 8; e.g. 256x256")
     if options.min_disp is not None and options.min_disp > options.max_disp:
         raise BlurgenError(f"--min-disp {options.min_disp} exceeds --max-disp {options.max_disp}; lower it")
     if options.frames_layout not in FRAME_LAYOUTS:
