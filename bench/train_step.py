@@ -4,7 +4,10 @@ step, peak memory; then how much of a B2F-net step is spent waiting for the real
 
     python bench/train_step.py [--device auto|cpu|cuda] [--batch 4] [--size 256] [--precision 32-true]
                                [--compile] [--corr auto|windows|rows] [--threads 1] [--repeats 3]
-                               [--workers 2] [--loader-steps 8]
+                               [--workers 2] [--loader-steps 8] [--models b2f,pwcnet]
+
+--models b2f@W,...: B2F-net at width W (ModelConfig.narrowed, as the recipes' `width`), e.g.
+`--models b2f@0.5,b2f@0.35` to see whether a narrower net buys steps.
 
 Ops per step: the aten operators one step dispatches from Python and from autograd's engine (top level of
 the profiler's operator tree; what an operator runs inside itself, e.g. a CPU convolution's im2col or the
@@ -78,7 +81,8 @@ def build(name, batch, size, device, compile_model, corr):
     else:
         if corr != "auto":
             estimator.correlation = functools.partial(correlation, method=corr)
-        module = B2FModule(dataclasses.asdict(ModelConfig())).to(device).train()
+        width = float(name.partition("@")[2] or 1.0)
+        module = B2FModule(dataclasses.asdict(ModelConfig().narrowed(width))).to(device).train()
         model = module.model
         optimizer = module.configure_optimizers()["optimizer"]
 
@@ -230,7 +234,7 @@ def main():
         f"median of {args.repeats} steps"
     )
     print(
-        f"{'model':>7} {'ms/step':>9} {'img/s':>7} {'GFLOP':>7} {'GFLOP/s':>8} {'vs pwcnet':>9} {'ops/step':>9}"
+        f"{'model':>9} {'ms/step':>9} {'img/s':>7} {'GFLOP':>7} {'GFLOP/s':>8} {'vs pwcnet':>9} {'ops/step':>9}"
         f"{' kernels' if device.type == 'cuda' else ''} {'peak MB':>8}"
     )
     for name in names:
@@ -241,7 +245,7 @@ def main():
     for name, r in rows.items():
         kernels = f" {r['kernels']:7d}" if device.type == "cuda" else ""
         print(
-            f"{name:>7} {r['ms']:9.0f} {args.batch / r['ms'] * 1000:7.2f} {r['gflops']:7.1f} {r['rate']:8.1f} "
+            f"{name:>9} {r['ms']:9.0f} {args.batch / r['ms'] * 1000:7.2f} {r['gflops']:7.1f} {r['rate']:8.1f} "
             f"{r['rate'] / ref:9.2f} {r['ops']:9d}{kernels} {r['peak_mb']:8.0f}",
             flush=True,
         )
