@@ -7,7 +7,8 @@ step, peak memory; then how much of a B2F-net step is spent waiting for the real
                                [--workers 2] [--loader-steps 8] [--models b2f,pwcnet]
 
 --models b2f@W,...: B2F-net at width W (ModelConfig.narrowed, as the recipes' `width`), e.g.
-`--models b2f@0.5,b2f@0.35` to see whether a narrower net buys steps.
+`--models b2f@0.5,b2f@0.35` to see whether a narrower net buys steps; a `+compile` suffix compiles that
+model alone, e.g. `--models b2f@0.5,b2f@0.5+compile` (its first steps, which compile, are not timed).
 
 Ops per step: the aten operators one step dispatches from Python and from autograd's engine (top level of
 the profiler's operator tree; what an operator runs inside itself, e.g. a CPU convolution's im2col or the
@@ -15,9 +16,9 @@ per-tensor loop of a CPU foreach op, is its own business), leaving out those tha
 tensors: on a GPU each is one or a few kernel launches. With --device cuda the CUDA kernels are counted too. FLOPs come
 from torch.utils.flop_counter (convolutions and matmuls; correlation, grid sampling and elementwise ops
 are not counted, but their time is). Peak memory: CPU = growth of the peak RSS over the step (VmHWM, reset
-through /proc/self/clear_refs; glibc's mmap threshold is fixed at 64 KiB so freed tensors leave the RSS at
-once); CUDA = torch.cuda.max_memory_allocated over the step. The two models' steps are interleaved, so
-load from other processes on a shared machine hits them alike: compare within one run.
+through /proc/self/clear_refs), in a fresh process per model, uncompiled (cpu_peak_mb); CUDA =
+torch.cuda.max_memory_allocated over the step. The two models' steps are interleaved, so load from other
+processes on a shared machine hits them alike: compare within one run.
 The B2F-net row is what b2f-train runs: its LightningModule's loss and optimizer; PWC-Net's is ptlflow's
 pwcnet with its MultiScale loss and the same Adam settings (foreach, as b2f-train's). Precision:
 torch.autocast as Lightning's "bf16-mixed"/"16-mixed" (fp16 without a grad scaler here: the step's cost,
@@ -29,13 +30,12 @@ import dataclasses
 import functools
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-if "MALLOC_MMAP_THRESHOLD_" not in os.environ:  # must be set before the allocator starts: re-run ourselves
-    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"})
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages, not an installed copy
 
 import torch  # noqa: E402
@@ -68,6 +68,8 @@ def _image_input(image):
 
 def build(name, batch, size, device, compile_model, corr):
     """(model, step(batch_dict) -> None running forward, loss, backward and the optimizer)."""
+    name, _, suffix = name.partition("+")
+    compile_model = compile_model or suffix == "compile"
     if name == "pwcnet":
         model = quiet_import("ptlflow").get_model("pwcnet").to(device).train()
         params = model.parameters()
@@ -154,6 +156,19 @@ def peak_mb(step, data, device):
     return (status_kb("VmHWM") - base) / 1024
 
 
+def cpu_peak_mb(name):
+    """peak_mb in a fresh process whose glibc maps every allocation over 64 KiB afresh and unmaps it when
+    freed, so that memory the timed steps left in the allocator cannot hide the peak; the steps are not
+    timed there, each large tensor paying an mmap and its page faults, which training does not."""
+    argv = [arg for arg in sys.argv[1:] if arg != "--compile"]  # compiling on a CPU takes minutes
+    cmd = [sys.executable, __file__, *argv, "--peak-of", name.partition("+")[0]]
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode:
+        sys.exit(f"peak memory of {name} failed:\n{proc.stderr}")
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
 def gflops(step, data):
     with FlopCounterMode(display=False) as counter:
         step(data)
@@ -204,6 +219,7 @@ def main():
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers for the loader-wait row")
     parser.add_argument("--loader-steps", type=int, default=6, help="steps fed from shards (0: skip)")
+    parser.add_argument("--peak-of", help=argparse.SUPPRESS)  # a model name: print its step's peak memory
     args = parser.parse_args()
     device = resolve_device(args.device)
     if args.threads:
@@ -212,6 +228,13 @@ def main():
     names = args.models.split(",")
     torch.manual_seed(0)
     data = random_batch(args.batch, args.size, device)
+    if args.peak_of:
+        step = make_step(
+            *build(args.peak_of, args.batch, args.size, device, args.compile, args.corr), device, args.precision
+        )
+        step(data)
+        print(peak_mb(step, data, device))
+        return
     steps, rows = {}, {}
     for name in names:
         model, optimizer, loss_of = build(name, args.batch, args.size, device, args.compile, args.corr)
@@ -219,7 +242,6 @@ def main():
         steps[name](data)  # warm-up (and compilation)
         ops, kernels = count_ops(steps[name], data, device)
         rows[name] = {"gflops": gflops(steps[name], data), "ops": ops, "kernels": kernels}
-        rows[name]["peak_mb"] = peak_mb(steps[name], data, device)
     times = {name: [] for name in names}
     for _ in range(args.repeats):  # interleaved: the machine's load hits both alike
         for name in names:
@@ -228,6 +250,8 @@ def main():
             steps[name](data)
             sync(device)
             times[name].append(time.perf_counter() - start)
+    for name in names:
+        rows[name]["peak_mb"] = peak_mb(steps[name], data, device) if device.type == "cuda" else cpu_peak_mb(name)
     print(
         f"device {device}, batch {args.batch} x {args.size}x{args.size}, {args.precision}, "
         f"compile {args.compile}, b2f correlation {args.corr}, torch threads {torch.get_num_threads()}, "
