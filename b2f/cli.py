@@ -228,6 +228,13 @@ def train_command(
     click.echo(f"{out}: trained; model in {out}/model.pt, checkpoints in {out}/checkpoints")
 
 
+ensemble_option = click.option(
+    "--ensemble",
+    is_flag=True,
+    help="Each image's flow is the mean over its eight flips and quarter turns (8x the passes).",
+)
+
+
 @click.command("b2f-eval", context_settings=SETTINGS)
 @click.argument("ckpt", type=checkpoint_file)
 @click.argument("shards", type=shard_dir)
@@ -242,11 +249,14 @@ def train_command(
 @device_option
 @click.option("--workers", type=click.IntRange(0), default=None, help="DataLoader workers [cores, at most 8].")
 @allow_incomplete_option
-def evaluate_command(ckpt, shards, split, json_path, device, workers, allow_incomplete):
+@ensemble_option
+def evaluate_command(ckpt, shards, split, json_path, device, workers, allow_incomplete, ensemble):
     """EPE (fwd, bwd, min) and 1/3/5-px accuracy of CKPT on SHARDS, beside the zero-flow baseline."""
     from .evaluate import default_json_path, evaluate, format_table, write_report
 
-    report = evaluate(ckpt, shards, split, device=device, workers=workers, allow_incomplete=allow_incomplete)
+    report = evaluate(
+        ckpt, shards, split, device=device, workers=workers, allow_incomplete=allow_incomplete, ensemble=ensemble
+    )
     path = json_path or default_json_path(ckpt, shards, split)
     click.echo(format_table(report))  # first: a JSON that cannot be written does not lose the numbers
     write_report(report, path)
@@ -273,11 +283,12 @@ def evaluate_command(ckpt, shards, split, json_path, device, workers, allow_inco
     "pixel count); the flow is scaled back to the full image [default: full size].",
 )
 @device_option
-def predict_command(ckpt, images, out, fmt, max_side, device):
+@ensemble_option
+def predict_command(ckpt, images, out, fmt, max_side, device, ensemble):
     """Estimate flow for each blurred IMAGE: OUT/<name>.<format> and OUT/<name>_color.png."""
     from .predict import predict
 
-    written = predict(ckpt, images, out, fmt=fmt, device=device, max_side=max_side)
+    written = predict(ckpt, images, out, fmt=fmt, device=device, max_side=max_side, ensemble=ensemble)
     click.echo(f"{out}: {len(written)} flows (.{fmt}) and colour images")
 
 

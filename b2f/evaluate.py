@@ -17,6 +17,7 @@ from blurgen.shards import ShardReader, sample_key
 
 from .checkpoint import load_model
 from .data import EVAL_FIELDS, ShardDataset, loader_workers, to_input
+from .ensemble import ensemble_predict
 from .metrics import MIN_LENGTH, NAMES, flow_metrics, length_ratio, length_slope, median_lengths
 
 
@@ -81,6 +82,7 @@ def evaluate(
     progress: bool = True,
     allow_incomplete: bool = False,
     truth: str | os.PathLike | None = None,
+    ensemble: bool = False,
 ) -> dict:
     """The report: summary means for the model and for zero flow, and every image's numbers.
 
@@ -94,6 +96,7 @@ def evaluate(
 
     ``truth``: shards with the exact flow of the same samples (``blurgen synthetic --frames-out``'s),
     scored instead of the shards' own labels; samples are matched as `blurgen audit` matches them.
+    ``ensemble``: each image's flow is :func:`ensemble_predict`'s, the mean over its eight flips and turns.
     """
     dev = resolve_device(device)
     model, config = load_model(ckpt, dev)
@@ -108,7 +111,8 @@ def evaluate(
         if exact is not None:
             batch = exact.replace(batch, meta)
         batch = {k: v.to(dev) for k, v in batch.items()}
-        pred = model.predict(to_input(batch["image"]))
+        image = to_input(batch["image"])
+        pred = ensemble_predict(model, image) if ensemble else model.predict(image)
         scores, true_length = _scores(pred, batch)
         scores = {"model": scores, "zero_flow": _scores(torch.zeros_like(pred), batch)[0]}
         per_image.append(
@@ -125,6 +129,7 @@ def evaluate(
         "shards": str(Path(shards).resolve()),
         "split": split,
         "truth": None if truth is None else str(Path(truth).resolve()),
+        "ensemble": ensemble,
         "model_config": config,
         "images": len(per_image),
         "without_valid_pixels": sum(r["model"]["epe_min"] is None for r in per_image),
@@ -168,6 +173,7 @@ def format_table(report: dict) -> str:
         f"{'slope':>7}"
     )
     against = f", flow of {report['truth']}" if report.get("truth") else ""
+    against += ", mean over 8 flips and turns" if report.get("ensemble") else ""
     lines = [f"{report['shards']} [{report['split']}]: {report['images']} images{against}", header]
     for label, key in (("model", "model"), ("zero flow", "zero_flow")):
         m = report[key]

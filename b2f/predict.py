@@ -21,6 +21,7 @@ from blurgen.core.images import read_image, write_image
 from blurgen.core.viz import flow_to_color
 
 from .checkpoint import load_model
+from .ensemble import ensemble_predict
 from .flow_source import check_stems
 
 FORMATS = ("flo", "png", "npy")
@@ -51,15 +52,22 @@ def rescale_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def predict_flow(
-    model: torch.nn.Module, rgb: np.ndarray, device: torch.device, max_side: int | None = None
+    model: torch.nn.Module,
+    rgb: np.ndarray,
+    device: torch.device,
+    max_side: int | None = None,
+    ensemble: bool = False,
 ) -> np.ndarray:
-    """H×W×2 flow of a uint8 RGB image, the network run at most ``max_side`` px on the longer side."""
+    """H×W×2 flow of a uint8 RGB image, the network run at most ``max_side`` px on the longer side (on its
+    eight flips and turns, averaged, with ``ensemble``)."""
     height, width = rgb.shape[:2]
     h, w = fit_side(height, width, max_side)
     small = rgb if (h, w) == (height, width) else cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
     image = torch.from_numpy(np.ascontiguousarray(small)).permute(2, 0, 1)[None].float().div(255)
+    image = image.to(device)
     with torch.no_grad():
-        flow = model.predict(image.to(device))[0].permute(1, 2, 0).cpu().numpy()
+        flow = ensemble_predict(model, image) if ensemble else model.predict(image)
+    flow = flow[0].permute(1, 2, 0).cpu().numpy()
     return rescale_flow(flow, (height, width))
 
 
@@ -92,12 +100,14 @@ def predict(
     device: str = "auto",
     progress: bool = True,
     max_side: int | None = None,
+    ensemble: bool = False,
 ) -> list[Path]:
     """Write OUT/<stem>.<fmt> and OUT/<stem>_color.png per image; returns the flow paths.
 
     Every input is checked (readable, distinct names, no output over an input or a file of someone
     else's) before anything is written. ``max_side`` bounds the network's input (memory grows with
-    the pixel count); the flow is scaled back to each input's grid.
+    the pixel count); the flow is scaled back to each input's grid. ``ensemble``: the mean over each
+    image's eight flips and turns (:func:`ensemble_predict`).
     """
     if fmt not in FORMATS:
         raise BlurgenError(f"unknown flow format '{fmt}'; use one of {', '.join(FORMATS)}")
@@ -117,7 +127,7 @@ def predict(
     for image in tqdm(images, desc="predict", unit="img", disable=not progress):
         rgb = read_image(image)
         try:
-            flow = predict_flow(model, rgb, dev, max_side)
+            flow = predict_flow(model, rgb, dev, max_side, ensemble)
         except Exception as e:
             if not _out_of_memory(e):
                 raise

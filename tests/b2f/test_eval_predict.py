@@ -13,6 +13,7 @@ from helpers import error_line, invoke, tiny_model_config
 
 from b2f import cli
 from b2f.checkpoint import load_model, save_model
+from b2f.ensemble import ensemble_predict
 from b2f.evaluate import evaluate
 from b2f.metrics import flow_metrics
 from b2f.model import ModelConfig, build_model
@@ -100,6 +101,25 @@ def test_eval_cli_prints_a_table_and_writes_json(trained, tmp_path, capsys):
     assert float(model_row.split()[1]) == pytest.approx(data["model"]["epe_min"], abs=5e-4)
     assert float(zero_row.split()[2]) == pytest.approx(data["zero_flow"]["epe_min"], abs=5e-4)
     assert len(data["per_image"]) == 3
+
+
+def test_eval_ensemble_scores_the_mean_over_flips_and_turns(trained, tmp_path, capsys):
+    shards, run = trained
+    report = tmp_path / "eval.json"
+    args = [str(run / "model.pt"), str(shards), "--json", str(report), "--device", "cpu", "--workers", "0"]
+    cli.evaluate([*args, "--ensemble"])
+    assert "mean over 8 flips and turns" in capsys.readouterr().out
+    data = json.loads(report.read_text())
+    model, _ = load_model(run / "model.pt")
+    reader = ShardReader(shards, "test")
+    assert data["ensemble"] is True
+    for row in data["per_image"]:
+        s = reader.read(row["index"])
+        image = torch.from_numpy(s["blurred"]).permute(2, 0, 1)[None].float() / 255
+        pred = ensemble_predict(model, image)[0].permute(1, 2, 0).numpy()
+        e_fwd, _ = _epe_numpy(pred, s["flow_fwd"], s["valid"])
+        e_bwd, _ = _epe_numpy(pred, s["flow_bwd"], s["valid"])
+        assert row["model"]["epe_min"] == pytest.approx(min(e_fwd, e_bwd), rel=1e-5)
 
 
 def test_predict_writes_a_known_flow_through_the_cli(trained, tmp_path, capsys):
