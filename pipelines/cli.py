@@ -87,6 +87,11 @@ def reproduce(tables: Sequence[str], out: str | Path, scale: Scale, roots: dict,
     help="generalization: change the recipe (width, data.KEY, train.KEY; VALUE as JSON, else a string), e.g. "
     "--set data.disp_law=uniform --set train.epochs=4; repeatable.",
 )
+@click.option(
+    "--ensemble",
+    is_flag=True,
+    help="generalization: each model reads an image as the mean over its 8 flips and quarter turns (8x the passes).",
+)
 @device_option
 @click.option("--devices", default="auto", show_default=True, help="Training devices (Lightning's; e.g. 2).")
 @click.option("--workers", default=1, show_default=True, help="Processes for rendering and loading (1: in this one).")
@@ -102,7 +107,22 @@ def reproduce(tables: Sequence[str], out: str | Path, scale: Scale, roots: dict,
     help="Run nothing: print each training stage's steps and its time on --device from measured s/step.",
 )
 def main_command(
-    table, out, scale, monkaa, gopro, nfs, bsds, ckpts, recipe, changes, device, devices, workers, threads, estimate
+    table,
+    out,
+    scale,
+    monkaa,
+    gopro,
+    nfs,
+    bsds,
+    ckpts,
+    recipe,
+    changes,
+    ensemble,
+    device,
+    devices,
+    workers,
+    threads,
+    estimate,
 ):
     if threads or scale == "smoke":
         torch.set_num_threads(threads or 1)
@@ -110,10 +130,10 @@ def main_command(
     hw = Hardware(device, int(devices) if str(devices).isdigit() else devices, workers)
     roots = {"monkaa": monkaa, "gopro": gopro, "nfs": nfs, "bsds": bsds}
     if table == "generalization":
-        _generalization(out, SCALES[scale], hw, _named(ckpts), recipe, _changes(changes), estimate, device)
+        _generalization(out, SCALES[scale], hw, _named(ckpts), recipe, _changes(changes), ensemble, estimate, device)
         return
-    if ckpts or changes or recipe != "cpu":
-        raise BlurgenError("--ckpt, --recipe and --set are for b2f-reproduce generalization; drop them")
+    if ckpts or changes or recipe != "cpu" or ensemble:
+        raise BlurgenError("--ckpt, --recipe, --set and --ensemble are for b2f-reproduce generalization; drop them")
     if estimate:
         stages = [s for table in build(tables, SCALES[scale], roots, hw) for s in table.stages]
         dev = resolve_device(device)
@@ -154,12 +174,20 @@ def _changes(pairs: Sequence[str]) -> dict[str, object]:
 
 
 def _generalization(
-    out, scale: Scale, hw: Hardware, ckpts: dict[str, str], recipe: str, changes: dict, estimate: bool, device: str
+    out,
+    scale: Scale,
+    hw: Hardware,
+    ckpts: dict[str, str],
+    recipe: str,
+    changes: dict,
+    ensemble: bool,
+    estimate: bool,
+    device: str,
 ) -> None:
     if ckpts and (changes or recipe != "cpu"):
         raise BlurgenError("--ckpt scores given models and trains none; drop --recipe and --set")
     if estimate:
-        _, _, cells = build_matrix(scale, hw, ckpts, recipe, changes)
+        _, _, cells = build_matrix(scale, hw, ckpts, recipe, changes, ensemble)
         dev = resolve_device(device)
         name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
         click.echo(format_estimate(estimate_cost(out, list(cells.values()), device), name))
@@ -168,7 +196,8 @@ def _generalization(
     words += ["--recipe", recipe] if recipe != "cpu" else []
     words += [w for key, value in changes.items() for w in ("--set", f"{key}={json.dumps(value)}")]
     words += [w for name, path in ckpts.items() for w in ("--ckpt", f"{name}={path}")]
-    click.echo(generalization(out, scale, hw, ckpts, shlex.join(words), recipe, changes).read_text())
+    words += ["--ensemble"] if ensemble else []
+    click.echo(generalization(out, scale, hw, ckpts, shlex.join(words), recipe, changes, ensemble).read_text())
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,7 +1,7 @@
 """Cross-generator generalization: B2F-net trained on one generator's blur, scored on the blur of others.
 
     b2f-reproduce generalization --out RUN [--scale smoke|full] [--recipe cpu|gpu] [--set KEY=VALUE …]
-                                 [--ckpt NAME=PATH …]
+                                 [--ckpt NAME=PATH …] [--ensemble]
 
 Test sets, each from another generator and its own scenes: synthetic test scenes (`blurgen synthetic`,
 continuous motion in n sub-frames); synthetic GoPro-layout frame trees through `blurgen highspeed` (7
@@ -253,12 +253,20 @@ def matrix_rows(
 
 
 def build(
-    scale: Scale, hw: Hardware, ckpts: dict[str, str], recipe: str = "cpu", changes: dict | None = None
+    scale: Scale,
+    hw: Hardware,
+    ckpts: dict[str, str],
+    recipe: str = "cpu",
+    changes: dict | None = None,
+    ensemble: bool = False,
 ) -> tuple[list[Model], list[Column], dict]:
-    """Rows, columns and {(row, column): eval stage} (nothing runs)."""
+    """Rows, columns and {(row, column): eval stage} (nothing runs); ``ensemble``: every model reads each image
+    as the mean over its flips and turns (b2f.ensemble)."""
     rows, columns = matrix_rows(scale, hw, ckpts, recipe, changes), matrix_columns(scale, hw)
     cells = {
-        (m.name, t.name): eval_stage(f"gen-eval-{t.name.replace(' ', '-')}", m.trained, t.shards, hw, truth=t.truth)
+        (m.name, t.name): eval_stage(
+            f"gen-eval-{t.name.replace(' ', '-')}", m.trained, t.shards, hw, truth=t.truth, ensemble=ensemble
+        )
         for m in rows
         for t in columns
     }
@@ -283,7 +291,9 @@ def _cell(summary: dict | None) -> str:
     return f"{model:.3f} / {zero:.3f} = {ratio}, {numbers}{mark}"
 
 
-def write_matrix(run: str | Path, rows: list[Model], columns: list[Column], cells: dict, command: str) -> Path:
+def write_matrix(
+    run: str | Path, rows: list[Model], columns: list[Column], cells: dict, command: str, ensemble: bool = False
+) -> Path:
     """RUN/generalization.md from the finished stages' records; returns its path."""
     run = Path(run)
     summary = {key: (result(run, stage) or {}).get("summary") for key, stage in cells.items()}
@@ -299,7 +309,12 @@ def write_matrix(run: str | Path, rows: list[Model], columns: list[Column], cell
         "|pred| on its median |true| over the images (1: the reading grows with the blur; 0: the same length "
         "whatever the blur, the training prior, which can give len 1 by chance). ✓: the goal, ratio ≤ "
         f"{GOAL_RATIO} and len in {GOAL_LENGTH[0]}–{GOAL_LENGTH[1]}. own: the test set of the row's own generator "
-        "(other scenes), the diagonal; the goal is for every other cell.",
+        "(other scenes), the diagonal; the goal is for every other cell."
+        + (
+            " A model's reading of an image: the mean over its 8 flips and quarter turns (`--ensemble`)."
+            if ensemble
+            else ""
+        ),
         "",
         "| Model (training data) | " + " | ".join(t.name for t in columns) + " |",
         "|---|" + "---|" * len(columns),
@@ -345,8 +360,9 @@ def generalization(
     command: str,
     recipe: str = "cpu",
     changes: dict | None = None,
+    ensemble: bool = False,
 ) -> Path:
     """Build the matrix's stages, run those not done, write RUN/generalization.md; returns its path."""
-    rows, columns, cells = build(scale, hw, ckpts or {}, recipe, changes)
+    rows, columns, cells = build(scale, hw, ckpts or {}, recipe, changes, ensemble)
     run_stages(out, list(cells.values()))
-    return write_matrix(out, rows, columns, cells, command)
+    return write_matrix(out, rows, columns, cells, command, ensemble)

@@ -134,10 +134,12 @@ def eval_stage(
     hw: Hardware,
     split: str = "test",
     truth: Stage | None = None,
+    ensemble: bool = False,
 ) -> Stage:
     """b2f.evaluate.evaluate of the trained model.pt (or of a checkpoint file, named in the config with its
     digest) on a split: model and zero flow, per image in out/eval.json. ``truth``: a :func:`synthetic_tree`
-    whose exact flow is scored instead of the shards' labels."""
+    whose exact flow is scored instead of the shards' labels; ``ensemble``: the model's reading is the mean
+    over each image's flips and turns (its own stage; a plain evaluation keeps the name it had)."""
     ckpt = None if isinstance(trained, Stage) else Path(trained).resolve()
     if ckpt is not None and not ckpt.is_file():
         raise BlurgenError(f"{trained}: no such checkpoint; pass a b2f-train model.pt or .ckpt file")
@@ -151,11 +153,13 @@ def eval_stage(
             workers=hw.loader_workers,
             progress=hw.progress,
             truth=inputs["truth"] / "exact" if truth else None,
+            ensemble=ensemble,
         )
         write_report(report, out / "eval.json")
         return {k: report[k] for k in ("split", "images", "without_valid_pixels", "model", "zero_flow")}
 
     config = {"split": split, **({"ckpt": str(ckpt), "sha256": file_digest(ckpt)} if ckpt else {})}
+    config["ensemble"] = True if ensemble else None  # None entries are left out of the stage's name
     inputs = {"shards": shards, **({"model": trained} if ckpt is None else {}), **({"truth": truth} if truth else {})}
     return Stage("eval", label, config, action, inputs)
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from helpers import invoke, tiny_model_config
 
+from b2f.evaluate import evaluate
 from blurgen.shards import ShardReader, sample_key
 from pipelines.cli import main
 from pipelines.generalization import generalization, matrix_rows
@@ -104,6 +105,25 @@ def test_ckpt_rows_through_the_cli_match_the_trained_row(matrix, capsys):
     assert (run / "generalization.md").read_text() == out.rstrip("\n") + "\n"
 
 
+def test_ensemble_rows_score_the_mean_over_flips_and_turns_in_stages_of_their_own(matrix, capsys):
+    run, text = matrix
+    model = _stage_out(run, "gen-train") / "model.pt"
+    args = ("generalization", "--out", run, "--scale", "smoke", "--device", "cpu", "--ckpt", f"a={model}")
+    code, out, err = invoke(main, capsys, *args, "--ensemble")
+    assert code == 0, err
+    assert "mean over its 8 flips and quarter turns" in out
+    assert err.count("running") == 5  # five evaluations of their own; the plain ones stay as they were
+    plain, ensemble = _rows(text)["recipe"], _rows(out)["a"]
+    shards = {"gong bsd-m": "gong-bsd-m-gen-test", "monkaa": "gen-monkaa"}
+    for column, prefix in shards.items():
+        report = evaluate(model, _stage_out(run, prefix), device="cpu", workers=0, progress=False, ensemble=True)
+        assert ensemble[column][0] == pytest.approx(report["model"]["epe_min"], abs=6e-4)
+    for column in COLUMNS:
+        assert ensemble[column][1] == plain[column][1] and ensemble[column][0] != plain[column][0]
+    code, _, err = invoke(main, capsys, *args)
+    assert code == 0 and err.count("running") == 0  # the plain cells: done before, not remade
+
+
 def test_bad_ckpt_arguments_are_one_line(tmp_path, capsys):
     for args, message in (
         (["--ckpt", "nameless"], "--ckpt nameless: expected NAME=PATH"),
@@ -113,7 +133,7 @@ def test_bad_ckpt_arguments_are_one_line(tmp_path, capsys):
         code, _, err = invoke(main, capsys, "generalization", "--out", tmp_path / "r", "--scale", "smoke", *args)
         assert code == 2 and message in err.strip().splitlines()[-1]
     code, _, err = invoke(main, capsys, "table3", "--out", tmp_path / "r", "--scale", "smoke", "--ckpt", "a=b")
-    assert code == 2 and "--ckpt, --recipe and --set are for b2f-reproduce generalization" in err
+    assert code == 2 and "--ckpt, --recipe, --set and --ensemble are for b2f-reproduce generalization" in err
 
 
 def test_recipe_and_set_reach_the_training_stage():
@@ -164,4 +184,4 @@ def test_set_through_the_cli_and_its_bad_forms(tmp_path, capsys):
         assert code == 2 and message in err.strip().splitlines()[-1]
     assert not (tmp_path / "r").exists()
     code, _, err = invoke(main, capsys, "table3", "--out", tmp_path / "r", "--scale", "smoke", "--set", "width=1")
-    assert code == 2 and "--recipe and --set are for b2f-reproduce generalization" in err
+    assert code == 2 and "--recipe, --set and --ensemble are for b2f-reproduce generalization" in err
