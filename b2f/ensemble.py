@@ -1,10 +1,13 @@
-"""Self-ensemble: the flow read from an image's eight flips and quarter turns, mapped back and averaged.
+"""Self-ensemble: the flow read from an image's eight flips and quarter turns, mapped back and combined.
 
 A blurred image shows the same motion turned or mirrored with it, so a net that has not learned that
-symmetry exactly errs differently on each copy, and the mean of the eight readings (the dihedral group
-D4, as in super-resolution's "+" models) is a lower-variance estimate at eight times the cost. Blur
+symmetry exactly errs differently on each copy, and combining the eight readings (the dihedral group
+D4, as in super-resolution's "+" models) gives a lower-variance estimate at eight times the cost. Blur
 does not tell a motion from its reverse: each reading is turned to the sign of the plain one (per image,
-as min-EPE scores an image) before averaging, so that opposite readings of the same blur do not cancel.
+as min-EPE scores an image) before combining, so that opposite readings of the same blur do not cancel.
+Direction and length are combined apart: the direction of the readings' vector sum, the mean of their
+lengths. The vector mean of readings that disagree in direction is shorter than any of them (by the
+cosine of their spread), so it would read every blur shorter than the net does.
 """
 
 import torch
@@ -35,12 +38,15 @@ def flow_back(flow: torch.Tensor, flip: bool, turns: int) -> torch.Tensor:
 
 @torch.no_grad()
 def ensemble_predict(model: torch.nn.Module, image: torch.Tensor) -> torch.Tensor:
-    """B×2×H×W: the mean of ``model.predict`` over the eight copies of ``image`` (B×3×H×W), each mapped back
-    to the image's frame and given the sign under which it agrees with the plain reading."""
+    """B×2×H×W: the eight copies' readings of ``image`` (B×3×H×W) by ``model.predict``, each mapped back to
+    the image's frame and given the sign under which it agrees with the plain reading; per pixel, the
+    direction of their sum with the mean of their lengths."""
     plain = model.predict(image)
-    total = plain.clone()
+    total, length = plain.clone(), torch.linalg.vector_norm(plain, dim=1, keepdim=True)
     for flip, turns in TRANSFORMS[1:]:
         flow = flow_back(model.predict(transform_image(image, flip, turns)), flip, turns)
         agree = (flow * plain).sum(dim=(1, 2, 3), keepdim=True) >= 0
         total += torch.where(agree, flow, -flow)
-    return total / len(TRANSFORMS)
+        length += torch.linalg.vector_norm(flow, dim=1, keepdim=True)
+    direction = total / torch.linalg.vector_norm(total, dim=1, keepdim=True).clamp(min=1e-12)
+    return direction * length / len(TRANSFORMS)
