@@ -231,7 +231,8 @@ def train_command(
 ensemble_option = click.option(
     "--ensemble",
     is_flag=True,
-    help="Each image's flow is the mean over its eight flips and quarter turns (8x the passes).",
+    help="Each image's flow read on its 8 flips and quarter turns: their summed direction, mean length "
+    "(8x the passes).",
 )
 
 

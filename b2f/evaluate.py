@@ -96,7 +96,7 @@ def evaluate(
 
     ``truth``: shards with the exact flow of the same samples (``blurgen synthetic --frames-out``'s),
     scored instead of the shards' own labels; samples are matched as `blurgen audit` matches them.
-    ``ensemble``: each image's flow is :func:`ensemble_predict`'s, the mean over its eight flips and turns.
+    ``ensemble``: each image's flow is :func:`ensemble_predict`'s, read on its eight flips and turns.
     """
     dev = resolve_device(device)
     model, config = load_model(ckpt, dev)
@@ -173,7 +173,7 @@ def format_table(report: dict) -> str:
         f"{'slope':>7}"
     )
     against = f", flow of {report['truth']}" if report.get("truth") else ""
-    against += ", mean over 8 flips and turns" if report.get("ensemble") else ""
+    against += ", combined over 8 flips and turns" if report.get("ensemble") else ""
     lines = [f"{report['shards']} [{report['split']}]: {report['images']} images{against}", header]
     for label, key in (("model", "model"), ("zero flow", "zero_flow")):
         m = report[key]

@@ -59,7 +59,7 @@ def predict_flow(
     ensemble: bool = False,
 ) -> np.ndarray:
     """H×W×2 flow of a uint8 RGB image, the network run at most ``max_side`` px on the longer side (on its
-    eight flips and turns, averaged, with ``ensemble``)."""
+    eight flips and turns, combined, with ``ensemble``)."""
     height, width = rgb.shape[:2]
     h, w = fit_side(height, width, max_side)
     small = rgb if (h, w) == (height, width) else cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)

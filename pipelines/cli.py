@@ -90,7 +90,7 @@ def reproduce(tables: Sequence[str], out: str | Path, scale: Scale, roots: dict,
 @click.option(
     "--ensemble",
     is_flag=True,
-    help="generalization: each model reads an image as the mean over its 8 flips and quarter turns (8x the passes).",
+    help="generalization: each model reads an image on its 8 flips and quarter turns, combined (8x the passes).",
 )
 @device_option
 @click.option("--devices", default="auto", show_default=True, help="Training devices (Lightning's; e.g. 2).")

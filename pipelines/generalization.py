@@ -261,7 +261,7 @@ def build(
     ensemble: bool = False,
 ) -> tuple[list[Model], list[Column], dict]:
     """Rows, columns and {(row, column): eval stage} (nothing runs); ``ensemble``: every model reads each image
-    as the mean over its flips and turns (b2f.ensemble)."""
+    on its flips and turns, combined (b2f.ensemble)."""
     rows, columns = matrix_rows(scale, hw, ckpts, recipe, changes), matrix_columns(scale, hw)
     cells = {
         (m.name, t.name): eval_stage(
@@ -311,7 +311,7 @@ def write_matrix(
         f"{GOAL_RATIO} and len in {GOAL_LENGTH[0]}–{GOAL_LENGTH[1]}. own: the test set of the row's own generator "
         "(other scenes), the diagonal; the goal is for every other cell."
         + (
-            " A model's reading of an image: the mean over its 8 flips and quarter turns (`--ensemble`)."
+            " A model's reading of an image: its 8 flips and quarter turns' readings combined (`--ensemble`)."
             if ensemble
             else ""
         ),

@@ -108,7 +108,7 @@ def test_eval_ensemble_scores_the_mean_over_flips_and_turns(trained, tmp_path, c
     report = tmp_path / "eval.json"
     args = [str(run / "model.pt"), str(shards), "--json", str(report), "--device", "cpu", "--workers", "0"]
     cli.evaluate([*args, "--ensemble"])
-    assert "mean over 8 flips and turns" in capsys.readouterr().out
+    assert "combined over 8 flips and turns" in capsys.readouterr().out
     data = json.loads(report.read_text())
     model, _ = load_model(run / "model.pt")
     reader = ShardReader(shards, "test")

@@ -111,7 +111,7 @@ def test_ensemble_rows_score_the_mean_over_flips_and_turns_in_stages_of_their_ow
     args = ("generalization", "--out", run, "--scale", "smoke", "--device", "cpu", "--ckpt", f"a={model}")
     code, out, err = invoke(main, capsys, *args, "--ensemble")
     assert code == 0, err
-    assert "mean over its 8 flips and quarter turns" in out
+    assert "8 flips and quarter turns' readings combined" in out
     assert err.count("running") == 5  # five evaluations of their own; the plain ones stay as they were
     plain, ensemble = _rows(text)["recipe"], _rows(out)["a"]
     shards = {"gong bsd-m": "gong-bsd-m-gen-test", "monkaa": "gen-monkaa"}
