@@ -3,7 +3,7 @@
     b2f-reproduce table1|table2|table3|segmentation|all --out RUN [--scale smoke|full]
                   [--monkaa ROOT --gopro ROOT --nfs ROOT --bsds ROOT]
     b2f-reproduce generalization --out RUN [--scale smoke|full] [--recipe cpu|gpu] [--set KEY=VALUE …]
-                                 [--ckpt NAME=PATH …]
+                                 [--ckpt NAME=PATH …] [--ensemble]
 
 ``segmentation``: the paper's downstream task (moving-object masks from the flow), measured. A rerun skips
 the stages that finished and resumes the one that was interrupted; RUN/tables.md holds the tables,
