@@ -291,11 +291,10 @@ def _cell(summary: dict | None) -> str:
     return f"{model:.3f} / {zero:.3f} = {ratio}, {numbers}{mark}"
 
 
-def write_matrix(
-    run: str | Path, rows: list[Model], columns: list[Column], cells: dict, command: str, ensemble: bool = False
-) -> Path:
+def write_matrix(run: str | Path, rows: list[Model], columns: list[Column], cells: dict, command: str) -> Path:
     """RUN/generalization.md from the finished stages' records; returns its path."""
     run = Path(run)
+    ensemble = any(stage.config.get("ensemble") for stage in cells.values())
     summary = {key: (result(run, stage) or {}).get("summary") for key, stage in cells.items()}
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -365,4 +364,4 @@ def generalization(
     """Build the matrix's stages, run those not done, write RUN/generalization.md; returns its path."""
     rows, columns, cells = build(scale, hw, ckpts or {}, recipe, changes, ensemble)
     run_stages(out, list(cells.values()))
-    return write_matrix(out, rows, columns, cells, command, ensemble)
+    return write_matrix(out, rows, columns, cells, command)

@@ -138,8 +138,8 @@ def eval_stage(
 ) -> Stage:
     """b2f.evaluate.evaluate of the trained model.pt (or of a checkpoint file, named in the config with its
     digest) on a split: model and zero flow, per image in out/eval.json. ``truth``: a :func:`synthetic_tree`
-    whose exact flow is scored instead of the shards' labels; ``ensemble``: the model's reading is the mean
-    over each image's flips and turns (its own stage; a plain evaluation keeps the name it had)."""
+    whose exact flow is scored instead of the shards' labels; ``ensemble``: the model's readings on each image's
+    flips and turns, combined (its own stage; a plain evaluation keeps the name it had)."""
     ckpt = None if isinstance(trained, Stage) else Path(trained).resolve()
     if ckpt is not None and not ckpt.is_file():
         raise BlurgenError(f"{trained}: no such checkpoint; pass a b2f-train model.pt or .ckpt file")

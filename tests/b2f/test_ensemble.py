@@ -63,7 +63,7 @@ def test_a_turned_reading_is_set_straight_and_keeps_its_length(image):
 
 
 def test_readings_of_opposite_sign_do_not_cancel(image):
-    """Four of the eight copies read the motion reversed (as blur allows): the mean is the plain reading, not 0."""
+    """Four of the eight copies read the motion reversed (as blur allows): combined, they give the plain one, not 0."""
     torch.testing.assert_close(
         ensemble_predict(GradientReader(alternate=True), image), gradient(image), rtol=0, atol=1e-12
     )

@@ -103,7 +103,7 @@ def test_eval_cli_prints_a_table_and_writes_json(trained, tmp_path, capsys):
     assert len(data["per_image"]) == 3
 
 
-def test_eval_ensemble_scores_the_mean_over_flips_and_turns(trained, tmp_path, capsys):
+def test_eval_ensemble_scores_the_readings_over_flips_and_turns_combined(trained, tmp_path, capsys):
     shards, run = trained
     report = tmp_path / "eval.json"
     args = [str(run / "model.pt"), str(shards), "--json", str(report), "--device", "cpu", "--workers", "0"]

@@ -105,7 +105,7 @@ def test_ckpt_rows_through_the_cli_match_the_trained_row(matrix, capsys):
     assert (run / "generalization.md").read_text() == out.rstrip("\n") + "\n"
 
 
-def test_ensemble_rows_score_the_mean_over_flips_and_turns_in_stages_of_their_own(matrix, capsys):
+def test_ensemble_rows_score_the_combined_readings_in_stages_of_their_own(matrix, capsys):
     run, text = matrix
     model = _stage_out(run, "gen-train") / "model.pt"
     args = ("generalization", "--out", run, "--scale", "smoke", "--device", "cpu", "--ckpt", f"a={model}")
