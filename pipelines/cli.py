@@ -3,7 +3,7 @@
     b2f-reproduce table1|table2|table3|segmentation|all --out RUN [--scale smoke|full]
                   [--monkaa ROOT --gopro ROOT --nfs ROOT --bsds ROOT]
     b2f-reproduce generalization --out RUN [--scale smoke|full] [--recipe cpu|gpu] [--set KEY=VALUE …]
-                                 [--ckpt NAME=PATH …] [--ensemble]
+                                 [--ckpt NAME=PATH …] [--plain]
 
 ``segmentation``: the paper's downstream task (moving-object masks from the flow), measured. A rerun skips
 the stages that finished and resumes the one that was interrupted; RUN/tables.md holds the tables,
@@ -88,9 +88,10 @@ def reproduce(tables: Sequence[str], out: str | Path, scale: Scale, roots: dict,
     "--set data.disp_law=uniform --set train.epochs=4; repeatable.",
 )
 @click.option(
-    "--ensemble",
-    is_flag=True,
-    help="generalization: each model reads an image on its 8 flips and quarter turns, combined (8x the passes).",
+    "--ensemble/--plain",
+    default=None,
+    help="generalization: each model reads an image on its 8 flips and quarter turns, combined (8x the passes), "
+    "or once (--plain)  [default: --ensemble].",
 )
 @device_option
 @click.option("--devices", default="auto", show_default=True, help="Training devices (Lightning's; e.g. 2).")
@@ -130,10 +131,13 @@ def main_command(
     hw = Hardware(device, int(devices) if str(devices).isdigit() else devices, workers)
     roots = {"monkaa": monkaa, "gopro": gopro, "nfs": nfs, "bsds": bsds}
     if table == "generalization":
-        _generalization(out, SCALES[scale], hw, _named(ckpts), recipe, _changes(changes), ensemble, estimate, device)
+        combined = ensemble is not False
+        _generalization(out, SCALES[scale], hw, _named(ckpts), recipe, _changes(changes), combined, estimate, device)
         return
-    if ckpts or changes or recipe != "cpu" or ensemble:
-        raise BlurgenError("--ckpt, --recipe, --set and --ensemble are for b2f-reproduce generalization; drop them")
+    if ckpts or changes or recipe != "cpu" or ensemble is not None:
+        raise BlurgenError(
+            "--ckpt, --recipe, --set and --ensemble/--plain are for b2f-reproduce generalization; drop them"
+        )
     if estimate:
         stages = [s for table in build(tables, SCALES[scale], roots, hw) for s in table.stages]
         dev = resolve_device(device)
@@ -196,7 +200,7 @@ def _generalization(
     words += ["--recipe", recipe] if recipe != "cpu" else []
     words += [w for key, value in changes.items() for w in ("--set", f"{key}={json.dumps(value)}")]
     words += [w for name, path in ckpts.items() for w in ("--ckpt", f"{name}={path}")]
-    words += ["--ensemble"] if ensemble else []
+    words += [] if ensemble else ["--plain"]
     click.echo(generalization(out, scale, hw, ckpts, shlex.join(words), recipe, changes, ensemble).read_text())
 
 

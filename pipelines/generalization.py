@@ -1,7 +1,7 @@
 """Cross-generator generalization: B2F-net trained on one generator's blur, scored on the blur of others.
 
     b2f-reproduce generalization --out RUN [--scale smoke|full] [--recipe cpu|gpu] [--set KEY=VALUE …]
-                                 [--ckpt NAME=PATH …] [--ensemble]
+                                 [--ckpt NAME=PATH …] [--plain]
 
 Test sets, each from another generator and its own scenes: synthetic test scenes (`blurgen synthetic`,
 continuous motion in n sub-frames); synthetic GoPro-layout frame trees through `blurgen highspeed` (7
@@ -258,10 +258,10 @@ def build(
     ckpts: dict[str, str],
     recipe: str = "cpu",
     changes: dict | None = None,
-    ensemble: bool = False,
+    ensemble: bool = True,
 ) -> tuple[list[Model], list[Column], dict]:
-    """Rows, columns and {(row, column): eval stage} (nothing runs); ``ensemble``: every model reads each image
-    on its flips and turns, combined (b2f.ensemble)."""
+    """Rows, columns and {(row, column): eval stage} (nothing runs); ``ensemble`` (the default): every model reads
+    each image on its flips and turns, combined (b2f.ensemble); False: once."""
     rows, columns = matrix_rows(scale, hw, ckpts, recipe, changes), matrix_columns(scale, hw)
     cells = {
         (m.name, t.name): eval_stage(
@@ -310,9 +310,9 @@ def write_matrix(run: str | Path, rows: list[Model], columns: list[Column], cell
         f"{GOAL_RATIO} and len in {GOAL_LENGTH[0]}–{GOAL_LENGTH[1]}. own: the test set of the row's own generator "
         "(other scenes), the diagonal; the goal is for every other cell."
         + (
-            " A model's reading of an image: its 8 flips and quarter turns' readings combined (`--ensemble`)."
+            " A model's reading of an image: its 8 flips and quarter turns' readings combined (`--plain`: one)."
             if ensemble
-            else ""
+            else " A model's reading of an image: one pass (`--plain`)."
         ),
         "",
         "| Model (training data) | " + " | ".join(t.name for t in columns) + " |",
@@ -359,7 +359,7 @@ def generalization(
     command: str,
     recipe: str = "cpu",
     changes: dict | None = None,
-    ensemble: bool = False,
+    ensemble: bool = True,
 ) -> Path:
     """Build the matrix's stages, run those not done, write RUN/generalization.md; returns its path."""
     rows, columns, cells = build(scale, hw, ckpts or {}, recipe, changes, ensemble)

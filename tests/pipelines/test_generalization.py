@@ -105,23 +105,25 @@ def test_ckpt_rows_through_the_cli_match_the_trained_row(matrix, capsys):
     assert (run / "generalization.md").read_text() == out.rstrip("\n") + "\n"
 
 
-def test_ensemble_rows_score_the_combined_readings_in_stages_of_their_own(matrix, capsys):
+def test_plain_rows_score_one_reading_in_stages_of_their_own(matrix, capsys):
     run, text = matrix
     model = _stage_out(run, "gen-train") / "model.pt"
     args = ("generalization", "--out", run, "--scale", "smoke", "--device", "cpu", "--ckpt", f"a={model}")
-    code, out, err = invoke(main, capsys, *args, "--ensemble")
+    code, out, err = invoke(main, capsys, *args, "--plain")
     assert code == 0, err
-    assert "8 flips and quarter turns' readings combined" in out
-    assert err.count("running") == 5  # five evaluations of their own; the plain ones stay as they were
-    plain, ensemble = _rows(text)["recipe"], _rows(out)["a"]
+    assert "8 flips and quarter turns' readings combined" in text and "one pass (`--plain`)" in out
+    assert err.count("running") == 5  # five evaluations of their own; the ensemble ones stay as they were
+    ensemble, plain = _rows(text)["recipe"], _rows(out)["a"]
     shards = {"gong bsd-m": "gong-bsd-m-gen-test", "monkaa": "gen-monkaa"}
     for column, prefix in shards.items():
-        report = evaluate(model, _stage_out(run, prefix), device="cpu", workers=0, progress=False, ensemble=True)
-        assert ensemble[column][0] == pytest.approx(report["model"]["epe_min"], abs=6e-4)
+        found = _stage_out(run, prefix)
+        for rows, combined in ((ensemble, True), (plain, False)):
+            report = evaluate(model, found, device="cpu", workers=0, progress=False, ensemble=combined)
+            assert rows[column][0] == pytest.approx(report["model"]["epe_min"], abs=6e-4)
     for column in COLUMNS:
         assert ensemble[column][1] == plain[column][1] and ensemble[column][0] != plain[column][0]
     code, _, err = invoke(main, capsys, *args)
-    assert code == 0 and err.count("running") == 0  # the plain cells: done before, not remade
+    assert code == 0 and err.count("running") == 0  # the ensemble cells: done before, not remade
 
 
 def test_bad_ckpt_arguments_are_one_line(tmp_path, capsys):
@@ -133,7 +135,7 @@ def test_bad_ckpt_arguments_are_one_line(tmp_path, capsys):
         code, _, err = invoke(main, capsys, "generalization", "--out", tmp_path / "r", "--scale", "smoke", *args)
         assert code == 2 and message in err.strip().splitlines()[-1]
     code, _, err = invoke(main, capsys, "table3", "--out", tmp_path / "r", "--scale", "smoke", "--ckpt", "a=b")
-    assert code == 2 and "--ckpt, --recipe, --set and --ensemble are for b2f-reproduce generalization" in err
+    assert code == 2 and "--ckpt, --recipe, --set and --ensemble/--plain are for b2f-reproduce generalization" in err
 
 
 def test_recipe_and_set_reach_the_training_stage():
@@ -184,4 +186,4 @@ def test_set_through_the_cli_and_its_bad_forms(tmp_path, capsys):
         assert code == 2 and message in err.strip().splitlines()[-1]
     assert not (tmp_path / "r").exists()
     code, _, err = invoke(main, capsys, "table3", "--out", tmp_path / "r", "--scale", "smoke", "--set", "width=1")
-    assert code == 2 and "--recipe, --set and --ensemble are for b2f-reproduce generalization" in err
+    assert code == 2 and "--recipe, --set and --ensemble/--plain are for b2f-reproduce generalization" in err
