@@ -185,5 +185,7 @@ def test_set_through_the_cli_and_its_bad_forms(tmp_path, capsys):
         code, _, err = invoke(main, capsys, "generalization", "--out", tmp_path / "r", "--scale", "smoke", *args)
         assert code == 2 and message in err.strip().splitlines()[-1]
     assert not (tmp_path / "r").exists()
-    code, _, err = invoke(main, capsys, "table3", "--out", tmp_path / "r", "--scale", "smoke", "--set", "width=1")
-    assert code == 2 and "--recipe, --set and --ensemble/--plain are for b2f-reproduce generalization" in err
+    for args in (["--set", "width=1"], ["--plain"], ["--ensemble"]):  # an explicit flag, not only its default
+        code, _, err = invoke(main, capsys, "table3", "--out", tmp_path / "r", "--scale", "smoke", *args)
+        assert code == 2 and "--recipe, --set and --ensemble/--plain are for b2f-reproduce generalization" in err
+    assert not (tmp_path / "r").exists()
