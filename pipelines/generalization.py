@@ -308,11 +308,11 @@ def write_matrix(run: str | Path, rows: list[Model], columns: list[Column], cell
         "|pred| on its median |true| over the images (1: the reading grows with the blur; 0: the same length "
         "whatever the blur, the training prior, which can give len 1 by chance). ✓: the goal, ratio ≤ "
         f"{GOAL_RATIO} and len in {GOAL_LENGTH[0]}–{GOAL_LENGTH[1]}. own: the test set of the row's own generator "
-        "(other scenes), the diagonal; the goal is for every other cell."
+        "(other scenes), the diagonal; the goal is for every other cell. A model's reading of an image: "
         + (
-            " A model's reading of an image: its 8 flips and quarter turns' readings combined (`--plain`: one)."
+            "its 8 flips and quarter turns' readings combined (`--plain`: one)."
             if ensemble
-            else " A model's reading of an image: one pass (`--plain`)."
+            else "one pass (`--plain`)."
         ),
         "",
         "| Model (training data) | " + " | ".join(t.name for t in columns) + " |",
