@@ -35,7 +35,6 @@ _live, _live_lock = set(), threading.Lock()  # this process's folders not yet re
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 _taken = (None, None)  # (folder, count) of the run this process last took part in
 _tuned = False  # whether this process keeps the memory it frees
-_watching = False  # whether this worker watches for its main process's death
 PREFIX = "blurgen_"  # a run's folder: blurgen_<pid of its main process>_<random>
 
 
@@ -139,7 +138,6 @@ class Sender:
 
     def __call__(self, index: int, task: object) -> object:
         _keep_freed_memory()
-        _exit_with(self.main)
         result = self.render(task)
         taken = None if self.ahead is None else taken_count(self.folder)
         while taken is not None and taken[0] <= index - self.ahead:
@@ -155,14 +153,13 @@ class Sender:
         return result
 
 
-def _exit_with(main):
-    """Make this worker exit when ``main`` dies: after a kill -9, loky's idle workers would otherwise wait
-    minutes for work, holding the resource tracker (and so the run's shared folder) alive with them. A
-    worker is a child of ``main`` on this host; elsewhere (a Dask worker) its own runtime looks after it."""
-    global _watching
-    if _watching or os.getppid() != main:
+def exit_with(main: int) -> None:
+    """Make this joblib worker exit when ``main`` dies: after a kill -9, loky's idle workers would otherwise
+    wait minutes for work, holding the resource tracker (and so the run's shared folder) alive with them.
+    Run as the worker's initializer, so that a worker that never got a task watches too. A Dask worker's
+    own runtime looks after it."""
+    if os.getppid() != main:  # not a worker of this host's main process (joblib's threads or sequential)
         return
-    _watching = True
 
     def watch():
         while os.getppid() == main:  # re-parented (to init or a subreaper) once main is gone

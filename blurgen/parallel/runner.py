@@ -1,12 +1,13 @@
 """Running a render function over ordered tasks: in this process, or in joblib workers whose results
 come back in order through shared memory."""
 
+import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 
 from joblib import Parallel, delayed
 
-from .handoff import Sender, receive, shared_folder, taken_count
+from .handoff import Sender, exit_with, receive, shared_folder, taken_count
 
 
 def run_tasks(render: Callable, tasks: Sequence, workers: int = 1, ahead: int | None = None) -> Iterator:
@@ -23,9 +24,13 @@ def _parallel(render, tasks, workers, ahead):
     with shared_folder() as folder:  # sample arrays come back through shared memory
         taken = taken_count(folder, create=True)
         send = Sender(render, folder, ahead)
-        results = Parallel(n_jobs=workers, return_as="generator", batch_size=1 if ahead else "auto")(
-            delayed(send)(i, t) for i, t in enumerate(tasks)
-        )
+        results = Parallel(
+            n_jobs=workers,
+            return_as="generator",
+            batch_size=1 if ahead else "auto",
+            initializer=exit_with,
+            initargs=(os.getpid(),),
+        )(delayed(send)(i, t) for i, t in enumerate(tasks))
         try:
             for result in results:
                 taken[0] += 1

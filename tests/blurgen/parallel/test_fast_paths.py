@@ -230,9 +230,9 @@ def test_idle_workers_and_the_tracker_of_a_killed_run_exit_and_its_folder_goes()
         import os, time
         from blurgen.parallel import handoff, run_tasks
         import test_fast_paths
-        results = run_tasks(test_fast_paths.render, list(range(6)), 2)
+        results = run_tasks(test_fast_paths.render, [0], 2)  # one task: a worker that never gets one
         next(results)
-        time.sleep(0.5)  # every task done: the workers idle, waiting for more work
+        time.sleep(0.5)  # the task done: both workers idle, waiting for more work
         print(handoff._taken[0], *test_fast_paths.children(os.getpid()), flush=True)
         time.sleep(600)
     """
