@@ -70,9 +70,9 @@ def line_entries(flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.
     keep = torch.nonzero(values > 0).squeeze(1)
     keys, values = keys.index_select(0, keep), values.index_select(0, keep)
     rows = torch.div(keys, side * side, rounding_mode="floor")
-    shifts = torch.arange(-r, r + 1, device=dev, dtype=index)
-    shift = (shifts[:, None] * w + shifts[None, :]).reshape(-1)  # column - row of each offset
-    return rows.long(), (rows + shift.index_select(0, keys - rows * (side * side))).long(), values
+    offset = keys - rows * (side * side)  # (dy + r) * side + (dx + r): the corner's offset from the row's pixel
+    dy = torch.div(offset, side, rounding_mode="floor") - r
+    return rows.long(), (rows + dy * w + (offset - (dy + r) * side - r)).long(), values
 
 
 def _csr(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, n: int) -> torch.Tensor:
