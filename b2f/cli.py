@@ -4,7 +4,7 @@ import dataclasses
 
 import click
 
-from blurgen.core.cli import device_option, next_free, parse_milestones, run
+from blurgen.core.cli import device_option, next_free, parse_milestones, parse_size, run
 from blurgen.core.errors import BlurgenError
 
 from .run_config import DIRECTIONS, LR_POLICIES, PRECISIONS, SCHEDULES
@@ -235,6 +235,14 @@ ensemble_option = click.option(
     "(8x the passes).",
 )
 
+tile_option = click.option(
+    "--tile",
+    metavar="HxW",
+    callback=lambda ctx, param, value: None if value is None else parse_size(ctx, param, value),
+    help="Read the image in half-overlapping HxW tiles, blended (b2f.tiles), e.g. the size the model was trained "
+    "on: a larger input is read differently [default: whole].",
+)
+
 
 @click.command("b2f-eval", context_settings=SETTINGS)
 @click.argument("ckpt", type=checkpoint_file)
@@ -251,12 +259,20 @@ ensemble_option = click.option(
 @click.option("--workers", type=click.IntRange(0), default=None, help="DataLoader workers [cores, at most 8].")
 @allow_incomplete_option
 @ensemble_option
-def evaluate_command(ckpt, shards, split, json_path, device, workers, allow_incomplete, ensemble):
+@tile_option
+def evaluate_command(ckpt, shards, split, json_path, device, workers, allow_incomplete, ensemble, tile):
     """EPE (fwd, bwd, min) and 1/3/5-px accuracy of CKPT on SHARDS, beside the zero-flow baseline."""
     from .evaluate import default_json_path, evaluate, format_table, write_report
 
     report = evaluate(
-        ckpt, shards, split, device=device, workers=workers, allow_incomplete=allow_incomplete, ensemble=ensemble
+        ckpt,
+        shards,
+        split,
+        device=device,
+        workers=workers,
+        allow_incomplete=allow_incomplete,
+        ensemble=ensemble,
+        tile=tile,
     )
     path = json_path or default_json_path(ckpt, shards, split)
     click.echo(format_table(report))  # first: a JSON that cannot be written does not lose the numbers
@@ -285,11 +301,12 @@ def evaluate_command(ckpt, shards, split, json_path, device, workers, allow_inco
 )
 @device_option
 @ensemble_option
-def predict_command(ckpt, images, out, fmt, max_side, device, ensemble):
+@tile_option
+def predict_command(ckpt, images, out, fmt, max_side, device, ensemble, tile):
     """Estimate flow for each blurred IMAGE: OUT/<name>.<format> and OUT/<name>_color.png."""
     from .predict import predict
 
-    written = predict(ckpt, images, out, fmt=fmt, device=device, max_side=max_side, ensemble=ensemble)
+    written = predict(ckpt, images, out, fmt=fmt, device=device, max_side=max_side, ensemble=ensemble, tile=tile)
     click.echo(f"{out}: {len(written)} flows (.{fmt}) and colour images")
 
 

@@ -48,5 +48,10 @@ def ensemble_predict(model: torch.nn.Module, image: torch.Tensor) -> torch.Tenso
         agree = (flow * plain).sum(dim=(1, 2, 3), keepdim=True) >= 0
         total += torch.where(agree, flow, -flow)
         length += torch.linalg.vector_norm(flow, dim=1, keepdim=True)
-    direction = total / torch.linalg.vector_norm(total, dim=1, keepdim=True).clamp(min=1e-12)
-    return direction * length / len(TRANSFORMS)
+    return combine(total, length / len(TRANSFORMS))
+
+
+def combine(total: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+    """B×2×H×W: per pixel the direction of the readings' (sign-aligned) sum ``total`` with the length ``length``
+    (B×1×H×W, their mean)."""
+    return total / torch.linalg.vector_norm(total, dim=1, keepdim=True).clamp(min=1e-12) * length

@@ -17,8 +17,8 @@ from blurgen.shards import ShardReader, sample_key
 
 from .checkpoint import load_model
 from .data import EVAL_FIELDS, ShardDataset, loader_workers, to_input
-from .ensemble import ensemble_predict
 from .metrics import MIN_LENGTH, NAMES, flow_metrics, length_ratio, length_slope, median_lengths
+from .tiles import estimate_flow
 
 
 def _summary(rows, true_lengths):
@@ -83,6 +83,7 @@ def evaluate(
     allow_incomplete: bool = False,
     truth: str | os.PathLike | None = None,
     ensemble: bool = False,
+    tile: tuple[int, int] | None = None,
 ) -> dict:
     """The report: summary means for the model and for zero flow, and every image's numbers.
 
@@ -96,7 +97,8 @@ def evaluate(
 
     ``truth``: shards with the exact flow of the same samples (``blurgen synthetic --frames-out``'s),
     scored instead of the shards' own labels; samples are matched as `blurgen audit` matches them.
-    ``ensemble``: each image's flow is :func:`ensemble_predict`'s, read on its eight flips and turns.
+    ``ensemble``: each image's flow is read on its eight flips and turns, combined (b2f.ensemble); ``tile``:
+    in tiles of that (h, w), blended (b2f.tiles).
     """
     dev = resolve_device(device)
     model, config = load_model(ckpt, dev)
@@ -112,7 +114,7 @@ def evaluate(
             batch = exact.replace(batch, meta)
         batch = {k: v.to(dev) for k, v in batch.items()}
         image = to_input(batch["image"])
-        pred = ensemble_predict(model, image) if ensemble else model.predict(image)
+        pred = estimate_flow(model, image, ensemble, tile)
         scores, true_length = _scores(pred, batch)
         scores = {"model": scores, "zero_flow": _scores(torch.zeros_like(pred), batch)[0]}
         per_image.append(
@@ -130,6 +132,7 @@ def evaluate(
         "split": split,
         "truth": None if truth is None else str(Path(truth).resolve()),
         "ensemble": ensemble,
+        "tile": None if tile is None else list(tile),
         "model_config": config,
         "images": len(per_image),
         "without_valid_pixels": sum(r["model"]["epe_min"] is None for r in per_image),
@@ -174,6 +177,7 @@ def format_table(report: dict) -> str:
     )
     against = f", flow of {report['truth']}" if report.get("truth") else ""
     against += ", combined over 8 flips and turns" if report.get("ensemble") else ""
+    against += ", read in {}x{} tiles".format(*report["tile"]) if report.get("tile") else ""
     lines = [f"{report['shards']} [{report['split']}]: {report['images']} images{against}", header]
     for label, key in (("model", "model"), ("zero flow", "zero_flow")):
         m = report[key]

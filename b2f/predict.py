@@ -21,8 +21,8 @@ from blurgen.core.images import read_image, write_image
 from blurgen.core.viz import flow_to_color
 
 from .checkpoint import load_model
-from .ensemble import ensemble_predict
 from .flow_source import check_stems
+from .tiles import estimate_flow
 
 FORMATS = ("flo", "png", "npy")
 MADE = ".b2f-predict-made"  # names this command wrote in its output folder, one a line
@@ -57,16 +57,17 @@ def predict_flow(
     device: torch.device,
     max_side: int | None = None,
     ensemble: bool = False,
+    tile: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """H×W×2 flow of a uint8 RGB image, the network run at most ``max_side`` px on the longer side (on its
-    eight flips and turns, combined, with ``ensemble``)."""
+    eight flips and turns, combined, with ``ensemble``; in ``tile`` (h, w) tiles of that input, blended)."""
     height, width = rgb.shape[:2]
     h, w = fit_side(height, width, max_side)
     small = rgb if (h, w) == (height, width) else cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
     image = torch.from_numpy(np.ascontiguousarray(small)).permute(2, 0, 1)[None].float().div(255)
     image = image.to(device)
     with torch.no_grad():
-        flow = ensemble_predict(model, image) if ensemble else model.predict(image)
+        flow = estimate_flow(model, image, ensemble, tile)
     flow = flow[0].permute(1, 2, 0).cpu().numpy()
     return rescale_flow(flow, (height, width))
 
@@ -101,13 +102,14 @@ def predict(
     progress: bool = True,
     max_side: int | None = None,
     ensemble: bool = False,
+    tile: tuple[int, int] | None = None,
 ) -> list[Path]:
     """Write OUT/<stem>.<fmt> and OUT/<stem>_color.png per image; returns the flow paths.
 
     Every input is checked (readable, distinct names, no output over an input or a file of someone
     else's) before anything is written. ``max_side`` bounds the network's input (memory grows with
-    the pixel count); the flow is scaled back to each input's grid. ``ensemble``: the mean over each
-    image's eight flips and turns (:func:`ensemble_predict`).
+    the pixel count); the flow is scaled back to each input's grid. ``ensemble``: each image read on its
+    eight flips and turns, combined (b2f.ensemble); ``tile``: in tiles of that (h, w), blended (b2f.tiles).
     """
     if fmt not in FORMATS:
         raise BlurgenError(f"unknown flow format '{fmt}'; use one of {', '.join(FORMATS)}")
@@ -127,7 +129,7 @@ def predict(
     for image in tqdm(images, desc="predict", unit="img", disable=not progress):
         rgb = read_image(image)
         try:
-            flow = predict_flow(model, rgb, dev, max_side, ensemble)
+            flow = predict_flow(model, rgb, dev, max_side, ensemble, tile)
         except Exception as e:
             if not _out_of_memory(e):
                 raise

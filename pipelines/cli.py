@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 import torch
 
-from blurgen.core.cli import device_option, run
+from blurgen.core.cli import device_option, parse_size, run
 from blurgen.core.device import resolve_device
 from blurgen.core.errors import BlurgenError
 
@@ -93,6 +93,13 @@ def reproduce(tables: Sequence[str], out: str | Path, scale: Scale, roots: dict,
     help="generalization: each model reads an image on its 8 flips and quarter turns, combined (8x the passes), "
     "or once (--plain)  [default: --ensemble].",
 )
+@click.option(
+    "--tile",
+    metavar="HxW",
+    callback=lambda ctx, param, value: None if value is None else parse_size(ctx, param, value),
+    help="generalization: each model reads an image in half-overlapping HxW tiles, blended (b2f.tiles), e.g. its "
+    "training size [default: whole].",
+)
 @device_option
 @click.option("--devices", default="auto", show_default=True, help="Training devices (Lightning's; e.g. 2).")
 @click.option("--workers", default=1, show_default=True, help="Processes for rendering and loading (1: in this one).")
@@ -119,6 +126,7 @@ def main_command(
     recipe,
     changes,
     ensemble,
+    tile,
     device,
     devices,
     workers,
@@ -132,11 +140,12 @@ def main_command(
     roots = {"monkaa": monkaa, "gopro": gopro, "nfs": nfs, "bsds": bsds}
     if table == "generalization":
         combined = ensemble is not False
-        _generalization(out, SCALES[scale], hw, _named(ckpts), recipe, _changes(changes), combined, estimate, device)
+        named, changed = _named(ckpts), _changes(changes)
+        _generalization(out, SCALES[scale], hw, named, recipe, changed, combined, tile, estimate, device)
         return
-    if ckpts or changes or recipe != "cpu" or ensemble is not None:
+    if ckpts or changes or recipe != "cpu" or ensemble is not None or tile:
         raise BlurgenError(
-            "--ckpt, --recipe, --set and --ensemble/--plain are for b2f-reproduce generalization; drop them"
+            "--ckpt, --recipe, --set, --ensemble/--plain and --tile are for b2f-reproduce generalization; drop them"
         )
     if estimate:
         stages = [s for table in build(tables, SCALES[scale], roots, hw) for s in table.stages]
@@ -185,13 +194,14 @@ def _generalization(
     recipe: str,
     changes: dict,
     ensemble: bool,
+    tile: tuple[int, int] | None,
     estimate: bool,
     device: str,
 ) -> None:
     if ckpts and (changes or recipe != "cpu"):
         raise BlurgenError("--ckpt scores given models and trains none; drop --recipe and --set")
     if estimate:
-        _, _, cells = build_matrix(scale, hw, ckpts, recipe, changes, ensemble)
+        _, _, cells = build_matrix(scale, hw, ckpts, recipe, changes, ensemble, tile)
         dev = resolve_device(device)
         name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
         click.echo(format_estimate(estimate_cost(out, list(cells.values()), device), name))
@@ -201,7 +211,9 @@ def _generalization(
     words += [w for key, value in changes.items() for w in ("--set", f"{key}={json.dumps(value)}")]
     words += [w for name, path in ckpts.items() for w in ("--ckpt", f"{name}={path}")]
     words += [] if ensemble else ["--plain"]
-    click.echo(generalization(out, scale, hw, ckpts, shlex.join(words), recipe, changes, ensemble).read_text())
+    words += ["--tile", "{}x{}".format(*tile)] if tile else []
+    path = generalization(out, scale, hw, ckpts, shlex.join(words), recipe, changes, ensemble, tile)
+    click.echo(path.read_text())
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,7 +1,7 @@
 """Cross-generator generalization: B2F-net trained on one generator's blur, scored on the blur of others.
 
     b2f-reproduce generalization --out RUN [--scale smoke|full] [--recipe cpu|gpu] [--set KEY=VALUE …]
-                                 [--ckpt NAME=PATH …] [--plain]
+                                 [--ckpt NAME=PATH …] [--plain] [--tile HxW]
 
 Test sets, each from another generator and its own scenes: synthetic test scenes (`blurgen synthetic`,
 continuous motion in n sub-frames); synthetic GoPro-layout frame trees through `blurgen highspeed` (7
@@ -259,13 +259,15 @@ def build(
     recipe: str = "cpu",
     changes: dict | None = None,
     ensemble: bool = True,
+    tile: tuple[int, int] | None = None,
 ) -> tuple[list[Model], list[Column], dict]:
     """Rows, columns and {(row, column): eval stage} (nothing runs); ``ensemble`` (the default): every model reads
-    each image on its flips and turns, combined (b2f.ensemble); False: once."""
+    each image on its flips and turns, combined (b2f.ensemble); False: once. ``tile``: in tiles of that size,
+    blended (b2f.tiles); None: whole."""
     rows, columns = matrix_rows(scale, hw, ckpts, recipe, changes), matrix_columns(scale, hw)
     cells = {
         (m.name, t.name): eval_stage(
-            f"gen-eval-{t.name.replace(' ', '-')}", m.trained, t.shards, hw, truth=t.truth, ensemble=ensemble
+            f"gen-eval-{t.name.replace(' ', '-')}", m.trained, t.shards, hw, truth=t.truth, ensemble=ensemble, tile=tile
         )
         for m in rows
         for t in columns
@@ -295,6 +297,7 @@ def write_matrix(run: str | Path, rows: list[Model], columns: list[Column], cell
     """RUN/generalization.md from the finished stages' records; returns its path."""
     run = Path(run)
     ensemble = any(stage.config.get("ensemble") for stage in cells.values())
+    tile = next((stage.config["tile"] for stage in cells.values() if stage.config.get("tile")), None)
     summary = {key: (result(run, stage) or {}).get("summary") for key, stage in cells.items()}
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -313,7 +316,8 @@ def write_matrix(run: str | Path, rows: list[Model], columns: list[Column], cell
             "its 8 flips and quarter turns' readings combined (`--plain`: one)."
             if ensemble
             else "one pass (`--plain`)."
-        ),
+        )
+        + (" Each image read in half-overlapping {}x{} tiles, blended (`--tile`).".format(*tile) if tile else ""),
         "",
         "| Model (training data) | " + " | ".join(t.name for t in columns) + " |",
         "|---|" + "---|" * len(columns),
@@ -360,8 +364,9 @@ def generalization(
     recipe: str = "cpu",
     changes: dict | None = None,
     ensemble: bool = True,
+    tile: tuple[int, int] | None = None,
 ) -> Path:
     """Build the matrix's stages, run those not done, write RUN/generalization.md; returns its path."""
-    rows, columns, cells = build(scale, hw, ckpts or {}, recipe, changes, ensemble)
+    rows, columns, cells = build(scale, hw, ckpts or {}, recipe, changes, ensemble, tile)
     run_stages(out, list(cells.values()))
     return write_matrix(out, rows, columns, cells, command)

@@ -135,11 +135,13 @@ def eval_stage(
     split: str = "test",
     truth: Stage | None = None,
     ensemble: bool = False,
+    tile: tuple[int, int] | None = None,
 ) -> Stage:
     """b2f.evaluate.evaluate of the trained model.pt (or of a checkpoint file, named in the config with its
     digest) on a split: model and zero flow, per image in out/eval.json. ``truth``: a :func:`synthetic_tree`
     whose exact flow is scored instead of the shards' labels; ``ensemble``: the model's readings on each image's
-    flips and turns, combined (its own stage; a plain evaluation keeps the name it had)."""
+    flips and turns, combined; ``tile``: read in tiles of that size (each its own stage; a plain, whole reading
+    keeps the name it had)."""
     ckpt = None if isinstance(trained, Stage) else Path(trained).resolve()
     if ckpt is not None and not ckpt.is_file():
         raise BlurgenError(f"{trained}: no such checkpoint; pass a b2f-train model.pt or .ckpt file")
@@ -154,12 +156,14 @@ def eval_stage(
             progress=hw.progress,
             truth=inputs["truth"] / "exact" if truth else None,
             ensemble=ensemble,
+            tile=tile,
         )
         write_report(report, out / "eval.json")
         return {k: report[k] for k in ("split", "images", "without_valid_pixels", "model", "zero_flow")}
 
     config = {"split": split, **({"ckpt": str(ckpt), "sha256": file_digest(ckpt)} if ckpt else {})}
     config["ensemble"] = True if ensemble else None  # None entries are left out of the stage's name
+    config["tile"] = None if tile is None else list(tile)
     inputs = {"shards": shards, **({"model": trained} if ckpt is None else {}), **({"truth": truth} if truth else {})}
     return Stage("eval", label, config, action, inputs)
 

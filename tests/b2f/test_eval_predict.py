@@ -18,6 +18,7 @@ from b2f.evaluate import evaluate
 from b2f.metrics import flow_metrics
 from b2f.model import ModelConfig, build_model
 from b2f.predict import MADE, fit_side, rescale_flow
+from b2f.tiles import tiled_predict
 from b2f.train import train
 from blurgen.core.errors import BlurgenError
 from blurgen.core.flow_io import read_flow
@@ -152,6 +153,34 @@ def test_predict_writes_a_known_flow_through_the_cli(trained, tmp_path, capsys):
             [f"full.{fmt}", "full_color.png", f"odd.{fmt}", "odd_color.png", MADE]
         )  # no temporary files left
     assert "2 flows" in capsys.readouterr().out
+    # read in tiles smaller than either image (blended where they overlap): still that flow everywhere
+    cli.predict([str(tmp_path / "known.pt"), *images, "-o", str(tmp_path / "tiled"), "--tile", "32x48"])
+    for stem, size in sizes.items():
+        flow, _ = read_flow(tmp_path / "tiled" / f"{stem}.flo")
+        assert flow.shape == (*size, 2)
+        np.testing.assert_allclose(flow, np.broadcast_to([3.25, -1.625], flow.shape), rtol=0, atol=1e-5)
+
+
+def test_eval_tile_scores_the_tiled_reading(trained, tmp_path, capsys):
+    """b2f-eval --tile 64x48 on 80×100 test images: every image read in 2×3 tiles, blended, as b2f.tiles does."""
+    shards, run = trained
+    report = tmp_path / "eval.json"
+    args = [str(run / "model.pt"), str(shards), "--json", str(report), "--device", "cpu", "--workers", "0"]
+    cli.evaluate([*args, "--tile", "64x48"])
+    assert "read in 64x48 tiles" in capsys.readouterr().out
+    data = json.loads(report.read_text())
+    model, _ = load_model(run / "model.pt")
+    reader = ShardReader(shards, "test")
+    assert data["tile"] == [64, 48] and data["ensemble"] is False
+    for row in data["per_image"]:
+        s = reader.read(row["index"])
+        image = torch.from_numpy(s["blurred"]).permute(2, 0, 1)[None].float() / 255
+        pred = tiled_predict(model.predict, image, (64, 48))[0].permute(1, 2, 0).numpy()
+        e_fwd, _ = _epe_numpy(pred, s["flow_fwd"], s["valid"])
+        e_bwd, _ = _epe_numpy(pred, s["flow_bwd"], s["valid"])
+        assert row["model"]["epe_min"] == pytest.approx(min(e_fwd, e_bwd), rel=1e-5)
+    code, _, err = invoke(cli.evaluate, capsys, *args, "--tile", "4x64")
+    assert code == 2 and "'4x64' is not HxW with both at least 8" in err
 
 
 def test_bad_inputs_are_one_line_and_write_nothing(trained, tmp_path, capsys):

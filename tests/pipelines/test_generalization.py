@@ -126,6 +126,24 @@ def test_plain_rows_score_one_reading_in_stages_of_their_own(matrix, capsys):
     assert code == 0 and err.count("running") == 0  # the ensemble cells: done before, not remade
 
 
+def test_tiled_rows_read_in_tiles_in_stages_of_their_own(matrix, capsys):
+    run, text = matrix
+    model = _stage_out(run, "gen-train") / "model.pt"
+    args = ("generalization", "--out", run, "--scale", "smoke", "--device", "cpu", "--ckpt", f"a={model}")
+    code, out, err = invoke(main, capsys, *args, "--tile", "32x32")
+    assert code == 0, err
+    assert "--tile 32x32`" in out and "Each image read in half-overlapping 32x32 tiles, blended" in out
+    assert err.count("running") == 5  # five evaluations of their own
+    whole, tiled = _rows(text)["recipe"], _rows(out)["a"]
+    for column, prefix in {"gong bsd-s": "gong-bsd-s-gen-test", "synthetic": "gen-synthetic"}.items():
+        report = evaluate(
+            model, _stage_out(run, prefix), device="cpu", workers=0, progress=False, ensemble=True, tile=(32, 32)
+        )
+        assert tiled[column][0] == pytest.approx(report["model"]["epe_min"], abs=6e-4)
+    for column in COLUMNS:  # 64² test images read as nine 32² tiles: another reading, the same zero flow
+        assert tiled[column][1] == whole[column][1] and tiled[column][0] != whole[column][0]
+
+
 def test_bad_ckpt_arguments_are_one_line(tmp_path, capsys):
     for args, message in (
         (["--ckpt", "nameless"], "--ckpt nameless: expected NAME=PATH"),
@@ -135,7 +153,10 @@ def test_bad_ckpt_arguments_are_one_line(tmp_path, capsys):
         code, _, err = invoke(main, capsys, "generalization", "--out", tmp_path / "r", "--scale", "smoke", *args)
         assert code == 2 and message in err.strip().splitlines()[-1]
     code, _, err = invoke(main, capsys, "table3", "--out", tmp_path / "r", "--scale", "smoke", "--ckpt", "a=b")
-    assert code == 2 and "--ckpt, --recipe, --set and --ensemble/--plain are for b2f-reproduce generalization" in err
+    assert (
+        code == 2
+        and "--ckpt, --recipe, --set, --ensemble/--plain and --tile are for b2f-reproduce generalization" in err
+    )
 
 
 def test_recipe_and_set_reach_the_training_stage():
@@ -185,7 +206,7 @@ def test_set_through_the_cli_and_its_bad_forms(tmp_path, capsys):
         code, _, err = invoke(main, capsys, "generalization", "--out", tmp_path / "r", "--scale", "smoke", *args)
         assert code == 2 and message in err.strip().splitlines()[-1]
     assert not (tmp_path / "r").exists()
-    for args in (["--set", "width=1"], ["--plain"], ["--ensemble"]):  # an explicit flag, not only its default
+    for args in (["--set", "width=1"], ["--plain"], ["--ensemble"], ["--tile", "32x32"]):  # explicit, not only defaults
         code, _, err = invoke(main, capsys, "table3", "--out", tmp_path / "r", "--scale", "smoke", *args)
-        assert code == 2 and "--recipe, --set and --ensemble/--plain are for b2f-reproduce generalization" in err
+        assert code == 2 and "--ensemble/--plain and --tile are for b2f-reproduce generalization" in err
     assert not (tmp_path / "r").exists()
