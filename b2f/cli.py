@@ -238,7 +238,7 @@ ensemble_option = click.option(
 tile_option = click.option(
     "--tile",
     metavar="HxW",
-    callback=lambda ctx, param, value: None if value is None else parse_size(ctx, param, value),
+    callback=parse_size,
     help="Read the image in half-overlapping HxW tiles, blended (b2f.tiles), e.g. the size the model was trained "
     "on: a larger input is read differently [default: whole].",
 )

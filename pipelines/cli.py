@@ -96,7 +96,7 @@ def reproduce(tables: Sequence[str], out: str | Path, scale: Scale, roots: dict,
 @click.option(
     "--tile",
     metavar="HxW",
-    callback=lambda ctx, param, value: None if value is None else parse_size(ctx, param, value),
+    callback=parse_size,
     help="generalization: each model reads an image in half-overlapping HxW tiles, blended (b2f.tiles), e.g. its "
     "training size [default: whole].",
 )

@@ -38,8 +38,10 @@ def device_option(fn: Callable) -> Callable:
     )(fn)
 
 
-def parse_size(ctx: click.Context | None, param: click.Parameter | None, value: str) -> tuple[int, int]:
-    """``HxW`` -> (H, W), both at least 8."""
+def parse_size(ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> tuple[int, int] | None:
+    """``HxW`` -> (H, W), both at least 8; None (an option not given) stays None."""
+    if value is None:
+        return None
     try:
         h, w = (int(v) for v in value.lower().split("x"))
         if h < 8 or w < 8:

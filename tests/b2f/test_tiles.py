@@ -37,9 +37,8 @@ def test_a_pixel_read_alike_by_every_tile_keeps_its_reading(image):
         return local(x)
 
     torch.testing.assert_close(tiled_predict(read, image, (128, 128)), local(image), rtol=0, atol=1e-12)
-    assert (
-        set(calls) == {(2, 3, 128, 128)} and len(calls) == 3 * 4
-    )  # rows start at 0, 36, 72; columns at 0, 57, 115, 172
+    assert set(calls) == {(2, 3, 128, 128)}
+    assert len(calls) == 3 * 4  # rows start at 0, 36, 72; columns at 0, 57, 115, 172
 
 
 def test_an_image_no_larger_than_the_tile_is_read_whole(image):
