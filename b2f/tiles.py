@@ -17,6 +17,7 @@ import torch
 
 from .ensemble import combine, ensemble_predict
 
+BATCH = 16  # tiles of an image per pass: fewer, larger passes keep a GPU busy (and cost a CPU less)
 SIGMA = 0.1  # the blending weight's standard deviation, in tile sides: a pixel counts where it is most central
 
 
@@ -38,25 +39,28 @@ def tile_weight(height: int, width: int, dtype: torch.dtype, device: torch.devic
 
 @torch.no_grad()
 def tiled_predict(
-    read: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, tile: tuple[int, int]
+    read: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, tile: tuple[int, int], batch: int = BATCH
 ) -> torch.Tensor:
     """B×2×H×W: ``read`` (B×3×h×w -> B×2×h×w) on tiles of at most ``tile`` (h, w) covering ``image``, blended.
-    An image no larger than a tile is read whole."""
+    ``batch`` tiles (of each image) go through ``read`` in one pass; an image no larger than a tile is read whole."""
     height, width = image.shape[-2:]
     th, tw = min(tile[0], height), min(tile[1], width)
     if (th, tw) == (height, width):
         return read(image)
+    windows = [
+        (..., slice(y, y + th), slice(x, x + tw)) for y in tile_starts(height, th) for x in tile_starts(width, tw)
+    ]
+    flows = []
+    for i in range(0, len(windows), batch):
+        flows += read(torch.cat([image[window] for window in windows[i : i + batch]])).split(image.shape[0])
     weight = tile_weight(th, tw, image.dtype, image.device)
     total = image.new_zeros(image.shape[0], 2, height, width)
     length, mass = image.new_zeros(image.shape[0], 1, height, width), image.new_zeros(1, 1, height, width)
-    for y in tile_starts(height, th):
-        for x in tile_starts(width, tw):
-            window = (..., slice(y, y + th), slice(x, x + tw))
-            flow = read(image[window])
-            agree = (flow * total[window]).sum(dim=(1, 2, 3), keepdim=True) >= 0
-            total[window] += weight * torch.where(agree, flow, -flow)
-            length[window] += weight * torch.linalg.vector_norm(flow, dim=1, keepdim=True)
-            mass[window] += weight
+    for window, flow in zip(windows, flows):
+        agree = (flow * total[window]).sum(dim=(1, 2, 3), keepdim=True) >= 0
+        total[window] += weight * torch.where(agree, flow, -flow)
+        length[window] += weight * torch.linalg.vector_norm(flow, dim=1, keepdim=True)
+        mass[window] += weight
     return combine(total, length / mass)
 
 

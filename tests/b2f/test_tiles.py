@@ -29,16 +29,18 @@ def test_tiles_cover_the_side_and_overlap_by_half(length, tile, starts):
     assert all(b - a <= tile // 2 for a, b in itertools.pairwise(starts))
 
 
-def test_a_pixel_read_alike_by_every_tile_keeps_its_reading(image):
-    calls = []
+@pytest.mark.parametrize(("batch", "passes"), [(1, [1] * 12), (5, [5, 5, 2]), (16, [12])])
+def test_a_pixel_read_alike_by_every_tile_keeps_its_reading(image, batch, passes):
+    """12 tiles (rows start at 0, 36, 72; columns at 0, 57, 115, 172), ``batch`` of them per pass, each with
+    both images."""
+    shapes = []
 
     def read(x):
-        calls.append(tuple(x.shape))
+        shapes.append(tuple(x.shape))
         return local(x)
 
-    torch.testing.assert_close(tiled_predict(read, image, (128, 128)), local(image), rtol=0, atol=1e-12)
-    assert set(calls) == {(2, 3, 128, 128)}
-    assert len(calls) == 3 * 4  # rows start at 0, 36, 72; columns at 0, 57, 115, 172
+    torch.testing.assert_close(tiled_predict(read, image, (128, 128), batch), local(image), rtol=0, atol=1e-12)
+    assert shapes == [(2 * n, 3, 128, 128) for n in passes]
 
 
 def test_an_image_no_larger_than_the_tile_is_read_whole(image):
@@ -52,11 +54,17 @@ def test_an_image_no_larger_than_the_tile_is_read_whole(image):
     assert calls == [(200, 300)]
 
 
-def test_tiles_read_reversed_are_turned_to_the_first_tiles_sign(image):
-    """Every other tile reads the motion reversed (as blur allows): blended, the first tile's sign everywhere,
-    at full length, not a cancelled 0."""
-    signs = itertools.cycle((1, -1))
-    out = tiled_predict(lambda x: next(signs) * local(x), image, (96, 128))
+@pytest.mark.parametrize("batch", [1, 16])
+def test_tiles_read_reversed_are_turned_to_the_first_tiles_sign(image, batch):
+    """Every other tile reads the motion reversed (as blur allows), whether tiles are read one or many per pass:
+    blended, the first tile's sign everywhere, at full length, not a cancelled 0."""
+    signs = itertools.cycle((1.0, -1.0))
+
+    def read(x):
+        per_tile = torch.tensor([next(signs) for _ in range(len(x) // len(image))], dtype=x.dtype)
+        return per_tile.repeat_interleave(len(image))[:, None, None, None] * local(x)
+
+    out = tiled_predict(read, image, (96, 128), batch)
     torch.testing.assert_close(out, local(image), rtol=0, atol=1e-12)
 
 
