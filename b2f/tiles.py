@@ -11,6 +11,7 @@ tile, in raster order, is turned to the sign of what the tiles before it read wh
 Written here because no library blends flow tiles whose sign is ambiguous.
 """
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -64,10 +65,16 @@ def tiled_predict(
     return combine(total, length / mass)
 
 
+def reader(model: torch.nn.Module, ensemble: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+    """How ``model`` reads an image (B×3×H×W -> B×2×H×W): ``model.predict`` once or, with ``ensemble``, on the
+    eight flips and turns combined."""
+    return functools.partial(ensemble_predict, model) if ensemble else model.predict
+
+
 def estimate_flow(
     model: torch.nn.Module, image: torch.Tensor, ensemble: bool = False, tile: tuple[int, int] | None = None
 ) -> torch.Tensor:
     """B×2×H×W: how the CLIs and pipelines read an image: ``model.predict`` once or, with ``ensemble``, on the
     eight flips and turns combined; whole or, with ``tile`` (h, w), in tiles of that size blended."""
-    read = (lambda x: ensemble_predict(model, x)) if ensemble else model.predict
+    read = reader(model, ensemble)
     return read(image) if tile is None else tiled_predict(read, image, tile)

@@ -18,9 +18,8 @@ import time
 import torch
 from measure import sync
 
-from b2f.ensemble import ensemble_predict
 from b2f.model import B2FNet, ModelConfig
-from b2f.tiles import estimate_flow, tile_starts, tiled_predict
+from b2f.tiles import estimate_flow, reader, tile_starts, tiled_predict
 from blurgen.core.cli import parse_size
 from blurgen.core.device import resolve_device
 
@@ -43,7 +42,7 @@ def main():
     batches = [int(b) for b in args.batches.split(",")]
     torch.manual_seed(0)
     model = B2FNet(ModelConfig().narrowed(args.width)).to(device).eval()
-    read = (lambda x: ensemble_predict(model, x)) if args.ensemble else model.predict
+    read = reader(model, args.ensemble)
 
     print(
         f"device {device}, width {args.width}, {'ensemble' if args.ensemble else 'plain'}, tile {args.tile}, "
