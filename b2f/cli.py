@@ -167,6 +167,19 @@ def parse_devices(ctx: click.Context | None, param: click.Parameter | None, valu
     help="Keep an exponential moving average of the weights with this decay per step (e.g. 0.999): "
     "validation, checkpoints and model.pt hold it.",
 )
+@click.option(
+    "--weight-decay",
+    type=click.FloatRange(min=0),
+    default=4e-4,
+    show_default=True,
+    help="Adam's L2 weight decay (the paper's).",
+)
+@click.option(
+    "--bias-decay/--no-bias-decay",
+    default=True,
+    show_default=True,
+    help="Decay the biases too; --no-bias-decay leaves them out, as PWC-Net's Caffe training did.",
+)
 @click.option("--compile", is_flag=True, help="torch.compile the model (checkpoints keep the same key names).")
 @click.option("--workers", type=click.IntRange(0), default=None, help="DataLoader workers [cores, at most 8].")
 @click.option(

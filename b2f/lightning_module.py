@@ -49,6 +49,7 @@ class B2FModule(L.LightningModule):
         weight_decay: float = 4e-4,
         betas: tuple[float, float] = (0.9, 0.999),
         direction: str = "fwd",
+        bias_decay: bool = True,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -114,8 +115,14 @@ class B2FModule(L.LightningModule):
         hp = self.hparams
         # foreach: one op per update step over all tensors instead of ~10 per tensor (torch's default on a GPU,
         # not on a CPU); same numbers
+        params = list(self.parameters())
+        if not hp.bias_decay:  # the biases (every 1-d parameter here) out of the L2 term (run_config says why)
+            params = [
+                {"params": [p for p in params if p.ndim > 1]},
+                {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+            ]
         optimizer = torch.optim.Adam(
-            self.parameters(), lr=hp.lr, betas=tuple(hp.betas), weight_decay=hp.weight_decay, foreach=True
+            params, lr=hp.lr, betas=tuple(hp.betas), weight_decay=hp.weight_decay, foreach=True
         )
         if hp.lr_policy == "onecycle":  # run_config's LR_POLICIES
             scheduler = torch.optim.lr_scheduler.OneCycleLR(

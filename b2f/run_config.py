@@ -47,8 +47,15 @@ def run_config(
     direction: str = "fwd",
     compile: bool = False,
     ema: float | None = None,
+    weight_decay: float = 4e-4,
+    bias_decay: bool = True,
 ) -> dict:
-    """Everything that decides the trained weights, with the schedule preset filled in, as JSON-able dict."""
+    """Everything that decides the trained weights, with the schedule preset filled in, as JSON-able dict.
+
+    ``weight_decay``: Adam's L2 term (the paper's 4e-4); ``bias_decay=False`` leaves the biases out of it, as
+    PWC-Net's Caffe training did (``decay_mult: 0`` on each bias): decayed, the STNs' identity bias shrinks
+    towards a transform of zero scale, where every output pixel samples the map's centre.
+    """
     if schedule not in SCHEDULES:
         raise BlurgenError(f"unknown schedule '{schedule}'; use one of {', '.join(SCHEDULES)}")
     if direction not in DIRECTIONS:
@@ -57,6 +64,8 @@ def run_config(
         raise BlurgenError(f"unknown lr policy '{lr_policy}'; use one of {', '.join(LR_POLICIES)}")
     if (epochs is not None and epochs < 1) or batch_size < 1 or (lr is not None and lr <= 0):
         raise BlurgenError(f"epochs {epochs}, batch size {batch_size}, lr {lr}: each must be positive")
+    if weight_decay < 0:
+        raise BlurgenError(f"--weight-decay {weight_decay}: must be zero or positive")
     if ema is not None and not 0 < ema < 1:
         raise BlurgenError(f"--ema {ema}: the average's decay must lie strictly between 0 and 1 (e.g. 0.999)")
     if scale is not None and not 0 < scale[0] <= scale[1]:
@@ -87,6 +96,8 @@ def run_config(
         "limit_batches": limit_batches,
         "compile": compile,
         "ema": ema,
+        "weight_decay": weight_decay,
+        "bias_decay": bias_decay,
         "model": dict(model_config),
     }
     return json.loads(json.dumps(config))  # as it will read back from config.json (tuples become lists)
@@ -114,7 +125,15 @@ def check_resume(out: Path, config: dict) -> dict:
     except (OSError, ValueError) as e:
         raise BlurgenError(f"{path}: cannot read the run's config ({e}); start a new --out") from None
     # runs recorded before these options existed trained without them
-    later = {"compile": False, "scale": None, "photometric": False, "lr_policy": "multistep", "ema": None}
+    later = {
+        "compile": False,
+        "scale": None,
+        "photometric": False,
+        "lr_policy": "multistep",
+        "ema": None,
+        "weight_decay": 4e-4,
+        "bias_decay": True,
+    }
     stored, config = {**later, **stored}, {**later, **config}
     if stored["lr_policy"] == "onecycle" and stored["epochs"] != config["epochs"]:
         raise BlurgenError(

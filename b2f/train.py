@@ -223,6 +223,8 @@ def train(
         milestones=config["milestones"],
         lr_policy=config["lr_policy"],
         direction=config["direction"],
+        weight_decay=config["weight_decay"],
+        bias_decay=config["bias_decay"],
     )
     if config["init"] and not resume:
         _, state_dict = read_weights(config["init"])

@@ -23,6 +23,7 @@ from b2f.checkpoint import read_weights
 from b2f.data import EVAL_FIELDS, ShardDataset
 from b2f.lightning_module import B2FModule
 from b2f.model import ModelConfig, build_model
+from b2f.run_config import check_resume, run_config
 from b2f.train import train
 from blurgen.core.errors import BlurgenError
 
@@ -183,6 +184,44 @@ def test_ema_keeps_the_moving_average_of_every_steps_weights(make_synthetic, tmp
             torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
     with pytest.raises(BlurgenError, match="strictly between 0 and 1"):
         fit(shards, tmp_path / "bad", epochs=1, ema=1.0)
+
+
+@pytest.mark.parametrize("bias_decay", (True, False))
+def test_bias_decay_decides_whether_adam_shrinks_the_biases(bias_decay):
+    """With no loss gradient, the gradient Adam sees is the L2 term g = λ·w, and its first step is, by Adam's
+    definition (m̂ = g, √v̂ = |g|), w − lr·g / (|g| + eps): every decayed parameter moves towards zero, the
+    others stay. Without bias decay the biases stay, the STNs' identity transform (bias 1, 0, 0, 0, 1, 0) with them."""
+    lr, decay, eps = 1e-3, 4e-4, 1e-8
+    module = B2FModule(TINY, lr=lr, weight_decay=decay, bias_decay=bias_decay)
+    optimizer = module.configure_optimizers()["optimizer"]
+    before = {name: p.detach().clone() for name, p in module.named_parameters()}
+    for p in module.parameters():
+        p.grad = torch.zeros_like(p)
+    optimizer.step()
+    moved = set()
+    for name, p in module.named_parameters():
+        g = decay * before[name] if p.ndim > 1 or bias_decay else torch.zeros_like(p)
+        torch.testing.assert_close(p.detach(), before[name] - lr * g / (g.abs() + eps), rtol=0, atol=1e-7)
+        if not torch.equal(p, before[name]):
+            moved.add(name)
+    stn_bias = "model.decode_first.stns.0.theta.bias"
+    assert torch.equal(before[stn_bias], torch.tensor([1.0, 0, 0, 0, 1, 0]))
+    assert (stn_bias in moved) == bias_decay
+    assert "model.decode_first.stns.0.theta.weight" not in moved  # zero at the start: nothing to decay
+
+
+def test_runs_recorded_before_the_decay_options_resume_with_the_papers_decay(tmp_path):
+    """A config.json without weight_decay or bias_decay trained with 4e-4 on every parameter."""
+    run = tmp_path / "run"
+    run.mkdir()
+    stored = run_config("shards", TINY)
+    del stored["weight_decay"], stored["bias_decay"]
+    (run / "config.json").write_text(json.dumps(stored))
+    assert check_resume(run, run_config("shards", TINY))["bias_decay"] is True
+    with pytest.raises(BlurgenError, match="bias_decay=True, not False; resume with the same options"):
+        check_resume(run, run_config("shards", TINY, bias_decay=False))
+    with pytest.raises(BlurgenError, match="--weight-decay -0.1: must be zero or positive"):
+        run_config("shards", TINY, weight_decay=-0.1)
 
 
 def test_run_folder_guards(make_synthetic, tmp_path):
@@ -416,11 +455,15 @@ def test_train_cli_stores_its_options(make_synthetic, tmp_path, capsys):
             "30,10",
             "--lr",
             "0.01",
+            "--weight-decay",
+            "0.001",
+            "--no-bias-decay",
             "--device",
             "cpu",
         ]
     )
     config = json.loads((run / "config.json").read_text())
+    assert (config["weight_decay"], config["bias_decay"]) == (0.001, False)
     assert (config["model"]["arch"], config["model"]["stn"], config["model"]["rb"]) == ("unet", False, True)
     assert (config["milestones"], config["lr"], config["crop"], config["epochs"]) == ([10, 30], 0.01, [64, 64], 1)
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 1
