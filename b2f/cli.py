@@ -7,7 +7,7 @@ import click
 from blurgen.core.cli import device_option, next_free, parse_milestones, parse_size, run
 from blurgen.core.errors import BlurgenError
 
-from .run_config import DIRECTIONS, LR_POLICIES, PRECISIONS, SCHEDULES
+from .run_config import DIRECTIONS, LR_POLICIES, PRECISIONS, SCHEDULES, WEIGHT_DECAY
 
 SETTINGS = {"help_option_names": ["-h", "--help"]}
 shard_dir = click.Path(exists=True, file_okay=False)
@@ -170,7 +170,7 @@ def parse_devices(ctx: click.Context | None, param: click.Parameter | None, valu
 @click.option(
     "--weight-decay",
     type=click.FloatRange(min=0),
-    default=4e-4,
+    default=WEIGHT_DECAY,
     show_default=True,
     help="Adam's L2 weight decay (the paper's).",
 )

@@ -12,6 +12,7 @@ from .data import to_input
 from .loss import multiscale_loss
 from .metrics import NAMES, flow_metrics
 from .model import build_model
+from .run_config import WEIGHT_DECAY
 
 PANEL_SAMPLES = 4  # validation samples in the TensorBoard panel: the first ones of the first batch
 
@@ -46,7 +47,7 @@ class B2FModule(L.LightningModule):
         milestones: tuple[int, ...] | list[int] = (),
         lr_gamma: float = 0.5,
         lr_policy: str = "multistep",
-        weight_decay: float = 4e-4,
+        weight_decay: float = WEIGHT_DECAY,
         betas: tuple[float, float] = (0.9, 0.999),
         direction: str = "fwd",
         bias_decay: bool = True,

@@ -11,6 +11,7 @@ from blurgen.core.errors import BlurgenError
 # the paper's two schedules: (epochs, epochs at which the learning rate halves), both from 1e-4
 SCHEDULES = {"scratch": (300, (100, 150, 200, 250)), "finetune": (120, (60, 80, 100))}
 LR = 1e-4
+WEIGHT_DECAY = 4e-4  # the paper's (Adam's L2 term)
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed")
 DIRECTIONS = ("fwd", "min")  # the loss's target, see B2FModule
 # multistep: the paper's (lr halved at the milestone epochs); onecycle: RAFT's (per step, a linear warm-up over
@@ -47,7 +48,7 @@ def run_config(
     direction: str = "fwd",
     compile: bool = False,
     ema: float | None = None,
-    weight_decay: float = 4e-4,
+    weight_decay: float = WEIGHT_DECAY,
     bias_decay: bool = True,
 ) -> dict:
     """Everything that decides the trained weights, with the schedule preset filled in, as JSON-able dict.
@@ -131,7 +132,7 @@ def check_resume(out: Path, config: dict) -> dict:
         "photometric": False,
         "lr_policy": "multistep",
         "ema": None,
-        "weight_decay": 4e-4,
+        "weight_decay": WEIGHT_DECAY,
         "bias_decay": True,
     }
     stored, config = {**later, **stored}, {**later, **config}
