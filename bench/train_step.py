@@ -46,6 +46,7 @@ import b2f.model.estimator as estimator  # noqa: E402
 from b2f.lightning_module import B2FModule  # noqa: E402
 from b2f.model import ModelConfig  # noqa: E402
 from b2f.model.correlation import correlation  # noqa: E402
+from b2f.run_config import WEIGHT_DECAY  # noqa: E402
 from blurgen.core.device import resolve_device  # noqa: E402
 from blurgen.core.quiet import quiet_import  # noqa: E402
 
@@ -73,7 +74,7 @@ def build(name, batch, size, device, compile_model, corr):
     if name == "pwcnet":
         model = quiet_import("ptlflow").get_model("pwcnet").to(device).train()
         params = model.parameters()
-        optimizer = torch.optim.Adam(params, lr=1e-4, betas=(0.9, 0.999), weight_decay=4e-4, foreach=True)
+        optimizer = torch.optim.Adam(params, lr=1e-4, betas=(0.9, 0.999), weight_decay=WEIGHT_DECAY, foreach=True)
 
         def loss_of(data):
             image = _image_input(data["image"])
